@@ -1,0 +1,285 @@
+//! The new mount API: fsopen → fsconfig (one `lowerdir+` per layer, each an
+//! O_PATH descriptor) → fsmount → move_mount. No option string is built, so
+//! nothing is cut at a page and no path length or escaping matters. Nothing is
+//! attached before move_mount: a failure or a kill before it leaves no mount.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use rustix::io::Errno;
+use rustix::mount::{
+    FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags, fsconfig_create,
+    fsconfig_set_fd, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount,
+};
+
+use super::OpenedDirs;
+use crate::error::{Error, one_line, quoted};
+use crate::overlay::{DataOption, OverlayMount};
+
+pub enum Outcome {
+    Mounted,
+    /// No fsopen or no `lowerdir+` (Linux < 6.8): mount(2) must be tried.
+    KernelTooOld,
+}
+
+/// Superblock flags and the fsconfig keys that set them.
+const SUPERBLOCK_FLAGS: &[(MountFlags, &str)] = &[
+    (MountFlags::RDONLY, "ro"),
+    (MountFlags::SYNCHRONOUS, "sync"),
+    (MountFlags::DIRSYNC, "dirsync"),
+    (MountFlags::LAZYTIME, "lazytime"),
+    (MountFlags::PERMIT_MANDATORY_FILE_LOCKING, "mand"),
+];
+
+/// Per-mount flags and the mount attributes that carry them.
+const MOUNT_ATTRIBUTES: &[(MountFlags, MountAttrFlags)] = &[
+    (MountFlags::RDONLY, MountAttrFlags::MOUNT_ATTR_RDONLY),
+    (MountFlags::NOSUID, MountAttrFlags::MOUNT_ATTR_NOSUID),
+    (MountFlags::NODEV, MountAttrFlags::MOUNT_ATTR_NODEV),
+    (MountFlags::NOEXEC, MountAttrFlags::MOUNT_ATTR_NOEXEC),
+    (
+        MountFlags::NODIRATIME,
+        MountAttrFlags::MOUNT_ATTR_NODIRATIME,
+    ),
+    (
+        MountFlags::NOSYMFOLLOW,
+        MountAttrFlags::MOUNT_ATTR_NOSYMFOLLOW,
+    ),
+];
+
+/// The longest string value fsconfig takes.
+const MAX_STRING_VALUE: usize = 255;
+
+/// How layer directories are handed to overlayfs: as descriptors where the
+/// kernel takes them (Linux 6.13+), else by name (Linux 6.8–6.12).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LayerPassing {
+    Descriptor,
+    Name,
+}
+
+struct FsContext {
+    fd: OwnedFd,
+}
+
+pub fn mount(mount: &OverlayMount, dirs: &OpenedDirs, sloppy: bool) -> Result<Outcome, Error> {
+    let context = match fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC) {
+        Ok(fd) => FsContext { fd },
+        Err(Errno::NOSYS) => return Ok(Outcome::KernelTooOld),
+        Err(Errno::PERM) => {
+            return Err(Error::usage(
+                "mounting needs root (CAP_SYS_ADMIN); run it as root",
+            ));
+        }
+        Err(Errno::NODEV) => {
+            return Err(Error::mount_failed(
+                "this kernel has no overlayfs; load it with 'modprobe overlay'",
+            ));
+        }
+        Err(errno) => {
+            return Err(Error::mount_failed(format!(
+                "cannot start an overlay mount: {errno}"
+            )));
+        }
+    };
+    context
+        .set_string(b"source", &mount.source)
+        .map_err(|errno| context.refusal("the mount source", errno))?;
+    for (flag, key) in SUPERBLOCK_FLAGS {
+        if mount.flags.contains(*flag) {
+            context
+                .set_flag(key.as_bytes())
+                .map_err(|errno| context.refusal(&format!("flag '{key}'"), errno))?;
+        }
+    }
+    let Some(passing) = context.choose_layer_passing(mount, dirs)? else {
+        return Ok(Outcome::KernelTooOld);
+    };
+    context.add_layers(mount, dirs, passing)?;
+    for option in &mount.data {
+        context.add_option(option, sloppy)?;
+    }
+    fsconfig_create(&context.fd).map_err(|errno| context.refusal("the overlay", errno))?;
+    let detached = fsmount(
+        &context.fd,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        mount_attributes(mount.flags),
+    )
+    .map_err(|errno| context.refusal("the mount flags", errno))?;
+    move_mount(
+        &detached,
+        "",
+        &dirs.target,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )
+    .map_err(|errno| {
+        Error::mount_failed(format!(
+            "cannot attach the overlay at {}: {errno}",
+            quoted(mount.target.as_os_str().as_encoded_bytes())
+        ))
+    })?;
+    Ok(Outcome::Mounted)
+}
+
+/// Mount attributes for fsmount, with atime resolved as mount(2) resolves it:
+/// relatime unless noatime, and strictatime over both.
+fn mount_attributes(flags: MountFlags) -> MountAttrFlags {
+    let atime = if flags.contains(MountFlags::STRICTATIME) {
+        MountAttrFlags::MOUNT_ATTR_STRICTATIME
+    } else if flags.contains(MountFlags::NOATIME) {
+        MountAttrFlags::MOUNT_ATTR_NOATIME
+    } else {
+        MountAttrFlags::MOUNT_ATTR_RELATIME
+    };
+    MOUNT_ATTRIBUTES
+        .iter()
+        .filter(|(flag, _)| flags.contains(*flag))
+        .fold(atime, |attrs, (_, attr)| attrs | *attr)
+}
+
+impl FsContext {
+    fn set_string(&self, key: &[u8], value: &[u8]) -> Result<(), Errno> {
+        fsconfig_set_string(&self.fd, key, value)
+    }
+
+    fn set_flag(&self, key: &[u8]) -> Result<(), Errno> {
+        fsconfig_set_flag(&self.fd, key)
+    }
+
+    /// Hands one layer directory to overlayfs.
+    fn set_dir(
+        &self,
+        key: &str,
+        path: &[u8],
+        fd: &OwnedFd,
+        passing: LayerPassing,
+    ) -> Result<(), Errno> {
+        match passing {
+            LayerPassing::Descriptor => fsconfig_set_fd(&self.fd, key, fd.as_fd()),
+            LayerPassing::Name => self.set_string(key.as_bytes(), &name_for_kernel(path, fd)),
+        }
+    }
+
+    /// Adds the first lower layer, learning how this kernel takes layers;
+    /// `None` when it has no `lowerdir+` at all.
+    fn choose_layer_passing(
+        &self,
+        mount: &OverlayMount,
+        dirs: &OpenedDirs,
+    ) -> Result<Option<LayerPassing>, Error> {
+        let (layer, fd) = (&mount.lower[0], &dirs.lower[0]);
+        let key = layer_key(layer.data_only);
+        for passing in [LayerPassing::Descriptor, LayerPassing::Name] {
+            match self.set_dir(key, &layer.path, fd, passing) {
+                Ok(()) => return Ok(Some(passing)),
+                Err(Errno::INVAL) => {
+                    if self
+                        .kernel_message()
+                        .is_some_and(|m| m.contains("Unknown parameter"))
+                    {
+                        return Ok(None);
+                    }
+                }
+                Err(errno) => return Err(self.refusal(&layer_name(mount, 0), errno)),
+            }
+        }
+        Err(self.refusal(&layer_name(mount, 0), Errno::INVAL))
+    }
+
+    fn add_layers(
+        &self,
+        mount: &OverlayMount,
+        dirs: &OpenedDirs,
+        passing: LayerPassing,
+    ) -> Result<(), Error> {
+        for (i, (layer, fd)) in mount.lower.iter().zip(&dirs.lower).enumerate().skip(1) {
+            self.set_dir(layer_key(layer.data_only), &layer.path, fd, passing)
+                .map_err(|errno| self.refusal(&layer_name(mount, i), errno))?;
+        }
+        if let (Some((upper_fd, work_fd)), Some(upper), Some(work)) =
+            (&dirs.upper_work, &mount.upper, &mount.work)
+        {
+            for (key, path, fd) in [("upperdir", upper, upper_fd), ("workdir", work, work_fd)] {
+                self.set_dir(key, path, fd, passing)
+                    .map_err(|errno| self.refusal(&format!("{key} {}", quoted(path)), errno))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds one overlayfs option; with `sloppy`, one overlayfs does not know is
+    /// skipped. Errors name the key and, only for known options, the kernel's
+    /// reason: an unknown option's value may be a secret.
+    fn add_option(&self, option: &DataOption, sloppy: bool) -> Result<(), Error> {
+        let result = match &option.value {
+            None => self.set_flag(&option.key),
+            Some(value) => self.set_string(&option.key, value),
+        };
+        let Err(errno) = result else { return Ok(()) };
+        let message = self.kernel_message();
+        let unknown = errno == Errno::INVAL
+            && message
+                .as_deref()
+                .is_some_and(|m| m.contains("Unknown parameter"));
+        let key = quoted(&option.key);
+        Err(match (unknown, option.is_known(), message) {
+            (true, ..) if sloppy => return Ok(()),
+            (true, ..) => Error::mount_failed(format!(
+                "overlayfs does not know option {key}; remove it, or pass -s to skip unknown options"
+            )),
+            (false, true, Some(message)) => {
+                Error::mount_failed(format!("overlayfs refused option {key}: {message}"))
+            }
+            _ => Error::mount_failed(format!("overlayfs refused option {key}: {errno}")),
+        })
+    }
+
+    /// The last error the kernel logged on this context, if any; reading
+    /// drains the log.
+    fn kernel_message(&self) -> Option<String> {
+        let mut last = None;
+        let mut buffer = [0u8; 512];
+        while let Ok(len @ 1..) = rustix::io::read(&self.fd, &mut buffer) {
+            if let Some(text) = buffer[..len].strip_prefix(b"e ") {
+                last = Some(one_line(text));
+            }
+        }
+        last
+    }
+
+    /// An error for something the kernel refused, with its logged reason.
+    fn refusal(&self, what: &str, errno: Errno) -> Error {
+        match self.kernel_message() {
+            Some(message) => Error::mount_failed(format!("the kernel refused {what}: {message}")),
+            None => Error::mount_failed(format!(
+                "the kernel refused {what}: {errno}; dmesg may have overlayfs's reason"
+            )),
+        }
+    }
+}
+
+fn layer_key(data_only: bool) -> &'static str {
+    if data_only { "datadir+" } else { "lowerdir+" }
+}
+
+fn layer_name(mount: &OverlayMount, index: usize) -> String {
+    let layer = &mount.lower[index];
+    format!(
+        "lowerdir layer {} of {} {}",
+        index + 1,
+        mount.lower.len(),
+        quoted(&layer.path)
+    )
+}
+
+/// A name by which the kernel finds a directory already opened as `fd`: its
+/// own path where that fits fsconfig and needs no escaping, else the
+/// descriptor's /proc link.
+fn name_for_kernel(path: &[u8], fd: &OwnedFd) -> Vec<u8> {
+    let plain = path.len() <= MAX_STRING_VALUE && path.starts_with(b"/") && !path.contains(&b'\\');
+    if plain {
+        path.to_vec()
+    } else {
+        format!("/proc/self/fd/{}", fd.as_raw_fd()).into_bytes()
+    }
+}

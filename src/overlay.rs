@@ -1,0 +1,534 @@
+//! The overlay mount a helper invocation asks for, built from its options.
+//!
+//! Layer paths are kept unescaped (as the filesystem names them); every other
+//! overlayfs option is kept as written, in order, for the kernel to read.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use rustix::mount::MountFlags;
+
+use crate::error::{Error, quoted};
+use crate::options::{self, Word};
+
+/// The kernel's limit on lower layers (OVL_MAX_STACK), data-only ones included.
+pub const MAX_LAYERS: usize = 500;
+
+/// overlayfs options whose values are safe to show (paths and switches).
+/// Any other option's value is hidden wherever this helper prints options.
+const KNOWN_OVERLAY_KEYS: &[&str] = &[
+    "lowerdir",
+    "lowerdir+",
+    "datadir+",
+    "upperdir",
+    "workdir",
+    "default_permissions",
+    "redirect_dir",
+    "index",
+    "uuid",
+    "nfs_export",
+    "userxattr",
+    "xino",
+    "metacopy",
+    "verity",
+    "volatile",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layer {
+    pub path: Vec<u8>,
+    /// A data-only layer (after `::` in lowerdir, or `datadir+`).
+    pub data_only: bool,
+}
+
+/// An overlayfs option other than the layer directories, as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataOption {
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+}
+
+impl DataOption {
+    pub fn is_known(&self) -> bool {
+        is_known_key(&self.key)
+    }
+}
+
+pub fn is_known_key(key: &[u8]) -> bool {
+    KNOWN_OVERLAY_KEYS.iter().any(|k| k.as_bytes() == key)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OverlayMount {
+    pub source: Vec<u8>,
+    pub target: PathBuf,
+    pub flags: MountFlags,
+    pub lower: Vec<Layer>,
+    pub upper: Option<Vec<u8>>,
+    pub work: Option<Vec<u8>>,
+    pub data: Vec<DataOption>,
+    /// Nydus-only option keys that were dropped, for `-v`.
+    pub dropped: Vec<&'static str>,
+}
+
+/// Which way the lower layers were given; overlayfs refuses a mix.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LowerForm {
+    List,
+    Appended,
+}
+
+impl OverlayMount {
+    /// Reads the options of one invocation (each `-o` separately) into a mount.
+    pub fn from_options(
+        source: &[u8],
+        target: PathBuf,
+        option_strings: &[&[u8]],
+    ) -> Result<Self, Error> {
+        let mut mount = OverlayMount {
+            source: source.to_vec(),
+            target,
+            flags: MountFlags::empty(),
+            lower: Vec::new(),
+            upper: None,
+            work: None,
+            data: Vec::new(),
+            dropped: Vec::new(),
+        };
+        let mut effects = Vec::new();
+        let mut lower_form = None;
+        for word in options::words(option_strings) {
+            match options::classify(word) {
+                Word::Flag(effect) => effects.push(effect),
+                Word::UserspaceOnly => {}
+                Word::NydusOnly(key) => {
+                    if !mount.dropped.contains(&key) {
+                        mount.dropped.push(key);
+                    }
+                }
+                Word::Refused => {
+                    return Err(Error::usage(format!(
+                        "option {} asks for another kind of mount; this helper only mounts a new overlay, use mount(8) for that",
+                        quoted(word)
+                    )));
+                }
+                Word::Data { key, value } => {
+                    mount.add_data(key, value, &mut lower_form)?;
+                }
+            }
+        }
+        mount.flags = options::resolve_flags(effects);
+        mount.check_complete()?;
+        Ok(mount)
+    }
+
+    fn add_data(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        lower_form: &mut Option<LowerForm>,
+    ) -> Result<(), Error> {
+        let layer_key = matches!(
+            key,
+            b"lowerdir" | b"lowerdir+" | b"datadir+" | b"upperdir" | b"workdir"
+        );
+        if !layer_key {
+            self.data.push(DataOption {
+                key: key.to_vec(),
+                value: value.map(<[u8]>::to_vec),
+            });
+            return Ok(());
+        }
+        let value = match value {
+            Some(v) if !v.is_empty() => v,
+            _ => {
+                return Err(Error::usage(format!(
+                    "option {} needs a directory path",
+                    quoted(key)
+                )));
+            }
+        };
+        match key {
+            b"upperdir" => set_once(&mut self.upper, key, options::unescape(value)),
+            b"workdir" => set_once(&mut self.work, key, options::unescape(value)),
+            _ => {
+                let form = if key == b"lowerdir" {
+                    LowerForm::List
+                } else {
+                    LowerForm::Appended
+                };
+                match *lower_form {
+                    Some(LowerForm::List) if form == LowerForm::List => {
+                        return Err(Error::usage(
+                            "option 'lowerdir' given twice; give all lower layers in one lowerdir",
+                        ));
+                    }
+                    Some(previous) if previous != form => {
+                        return Err(Error::usage(
+                            "options 'lowerdir' and 'lowerdir+'/'datadir+' cannot be mixed; use one form",
+                        ));
+                    }
+                    _ => *lower_form = Some(form),
+                }
+                if form == LowerForm::List {
+                    self.lower = split_lowerdir(value)?;
+                } else {
+                    let data_only = key == b"datadir+";
+                    self.lower.push(Layer {
+                        path: options::unescape(value),
+                        data_only,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn check_complete(&self) -> Result<(), Error> {
+        if !self.lower.iter().any(|l| !l.data_only) {
+            return Err(Error::usage(
+                "no lower layer given: overlay needs lowerdir=DIR[:DIR…] in the options",
+            ));
+        }
+        if self.lower.len() > MAX_LAYERS {
+            return Err(Error::usage(format!(
+                "{} lower layers given; overlayfs stacks at most {MAX_LAYERS}",
+                self.lower.len()
+            )));
+        }
+        let regular_layers = self.lower.iter().filter(|l| !l.data_only).count();
+        if self.upper.is_none() && self.work.is_none() && regular_layers < 2 {
+            return Err(Error::usage(
+                "a read-only overlay (no upperdir) needs at least 2 lower layers; add a layer or an upperdir and workdir",
+            ));
+        }
+        match (&self.upper, &self.work) {
+            (Some(_), None) => Err(Error::usage(
+                "upperdir given without workdir; overlayfs needs both",
+            )),
+            (None, Some(_)) => Err(Error::usage(
+                "workdir given without upperdir; overlayfs needs both",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn set_once(slot: &mut Option<Vec<u8>>, key: &[u8], path: Vec<u8>) -> Result<(), Error> {
+    if slot.is_some() {
+        return Err(Error::usage(format!(
+            "option {} given twice; give it once",
+            quoted(key)
+        )));
+    }
+    *slot = Some(path);
+    Ok(())
+}
+
+/// Splits a `lowerdir=` value: `L1:L2…` and then, optionally, data-only
+/// layers each introduced by `::` (`L1:L2::D1::D2`).
+pub fn split_lowerdir(value: &[u8]) -> Result<Vec<Layer>, Error> {
+    let mut layers = Vec::new();
+    let mut in_data_layers = false;
+    let mut expect_data_layer = false;
+    for piece in options::split_escaped(value, b':') {
+        match (piece.is_empty(), expect_data_layer) {
+            (true, false) if !layers.is_empty() => {
+                in_data_layers = true;
+                expect_data_layer = true;
+            }
+            (false, _) if expect_data_layer || !in_data_layers => {
+                expect_data_layer = false;
+                layers.push(Layer {
+                    path: options::unescape(piece),
+                    data_only: in_data_layers,
+                });
+            }
+            _ => return Err(malformed_lowerdir()),
+        }
+    }
+    if expect_data_layer {
+        return Err(malformed_lowerdir());
+    }
+    Ok(layers)
+}
+
+fn malformed_lowerdir() -> Error {
+    Error::usage(
+        "option 'lowerdir' has an empty layer path; separate layers with ':' (and data-only layers with '::')",
+    )
+}
+
+/// Writes a `lowerdir=` value overlayfs reads back as exactly these layers.
+pub fn join_lowerdir<'a>(paths: impl IntoIterator<Item = (&'a [u8], bool)>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, (path, data_only)) in paths.into_iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(if data_only { b"::" } else { b":" });
+        }
+        out.extend(options::escape(path, b":,"));
+    }
+    out
+}
+
+/// The effective mount as `mount -v` would show it, with the value of every
+/// option that is not a known overlayfs option hidden.
+impl fmt::Display for OverlayMount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut words: Vec<String> = flag_words(self.flags).map(str::to_string).collect();
+        let lower = join_lowerdir(self.lower.iter().map(|l| (l.path.as_slice(), l.data_only)));
+        words.push(format!("lowerdir={}", String::from_utf8_lossy(&lower)));
+        for (key, dir) in [("upperdir", &self.upper), ("workdir", &self.work)] {
+            if let Some(dir) = dir {
+                words.push(format!(
+                    "{key}={}",
+                    String::from_utf8_lossy(&options::escape(dir, b","))
+                ));
+            }
+        }
+        for option in &self.data {
+            let key = String::from_utf8_lossy(&option.key);
+            words.push(match (&option.value, option.is_known()) {
+                (None, _) => key.into_owned(),
+                (Some(value), true) => format!("{key}={}", String::from_utf8_lossy(value)),
+                (Some(_), false) => format!("{key}=<hidden>"),
+            });
+        }
+        write!(
+            f,
+            "{} on {} type overlay ({})",
+            String::from_utf8_lossy(&self.source),
+            self.target.display(),
+            words.join(",")
+        )?;
+        if !self.dropped.is_empty() {
+            write!(
+                f,
+                "; dropped Nydus-only options: {}",
+                self.dropped.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The flag words that describe `flags`, in mountinfo's order.
+fn flag_words(flags: MountFlags) -> impl Iterator<Item = &'static str> {
+    let atime = if flags.contains(MountFlags::STRICTATIME) {
+        "strictatime"
+    } else if flags.contains(MountFlags::NOATIME) {
+        "noatime"
+    } else {
+        "relatime"
+    };
+    let rw = if flags.contains(MountFlags::RDONLY) {
+        "ro"
+    } else {
+        "rw"
+    };
+    let optional = [
+        (MountFlags::NOSUID, "nosuid"),
+        (MountFlags::NODEV, "nodev"),
+        (MountFlags::NOEXEC, "noexec"),
+        (MountFlags::SYNCHRONOUS, "sync"),
+        (MountFlags::DIRSYNC, "dirsync"),
+        (MountFlags::PERMIT_MANDATORY_FILE_LOCKING, "mand"),
+        (MountFlags::NODIRATIME, "nodiratime"),
+        (MountFlags::LAZYTIME, "lazytime"),
+        (MountFlags::NOSYMFOLLOW, "nosymfollow"),
+        (options::MS_I_VERSION, "iversion"),
+        (MountFlags::SILENT, "silent"),
+    ];
+    std::iter::once(rw)
+        .chain(
+            optional
+                .into_iter()
+                .filter(move |(f, _)| flags.contains(*f))
+                .map(|(_, w)| w),
+        )
+        .chain(std::iter::once(atime))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount_of(options: &[&str]) -> Result<OverlayMount, Error> {
+        let strings: Vec<&[u8]> = options.iter().map(|s| s.as_bytes()).collect();
+        OverlayMount::from_options(b"overlay", PathBuf::from("/mnt"), &strings)
+    }
+
+    fn paths(layers: &[Layer]) -> Vec<(String, bool)> {
+        layers
+            .iter()
+            .map(|l| (String::from_utf8(l.path.clone()).unwrap(), l.data_only))
+            .collect()
+    }
+
+    #[test]
+    fn snapshotter_options_become_an_overlay_without_nydus_keys() {
+        let m = mount_of(&[
+            "volatile,lowerdir=/s/2/fs:/s/1/fs,upperdir=/s/3/fs,workdir=/s/3/work,extraoption=c2VjcmV0,dev,suid",
+        ])
+        .unwrap();
+        assert_eq!(
+            paths(&m.lower),
+            [("/s/2/fs".into(), false), ("/s/1/fs".into(), false)]
+        );
+        assert_eq!(m.upper.as_deref(), Some(&b"/s/3/fs"[..]));
+        assert_eq!(m.work.as_deref(), Some(&b"/s/3/work"[..]));
+        assert_eq!(
+            m.data,
+            [DataOption {
+                key: b"volatile".to_vec(),
+                value: None
+            }]
+        );
+        assert_eq!(m.flags, MountFlags::empty());
+        assert_eq!(m.dropped, ["extraoption"]);
+    }
+
+    #[test]
+    fn several_option_strings_are_one_list() {
+        let m = mount_of(&[
+            "lowerdir=/l",
+            "upperdir=/u,workdir=/w",
+            "nodev",
+            "io.katacontainers.volume=e30=",
+        ])
+        .unwrap();
+        assert_eq!(m.flags, MountFlags::NODEV);
+        assert_eq!(m.dropped, ["io.katacontainers.volume"]);
+        assert!(m.upper.is_some() && m.work.is_some());
+    }
+
+    #[test]
+    fn lowerdir_lists_split_and_unescape() {
+        let cases: &[(&str, &[(&str, bool)])] = &[
+            ("/a", &[("/a", false)]),
+            ("/a:/b:/c", &[("/a", false), ("/b", false), ("/c", false)]),
+            ("/a\\:b:/c\\,d", &[("/a:b", false), ("/c,d", false)]),
+            (
+                "/a:/b::/d1::/d2",
+                &[("/a", false), ("/b", false), ("/d1", true), ("/d2", true)],
+            ),
+            ("/back\\\\slash", &[("/back\\slash", false)]),
+        ];
+        for (value, expected) in cases {
+            let got = split_lowerdir(value.as_bytes()).unwrap();
+            let expected: Vec<(String, bool)> =
+                expected.iter().map(|(p, d)| (p.to_string(), *d)).collect();
+            assert_eq!(paths(&got), expected, "lowerdir={value}");
+            let joined = join_lowerdir(got.iter().map(|l| (l.path.as_slice(), l.data_only)));
+            assert_eq!(
+                split_lowerdir(&joined).unwrap(),
+                got,
+                "round trip of {value}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_lowerdir_lists_are_refused() {
+        for value in [":/a", "/a:", "/a::", "/a:::/b", "/a::/d1:/d2", "::/d"] {
+            let err = split_lowerdir(value.as_bytes()).unwrap_err();
+            assert_eq!(err.exit_code(), 1, "lowerdir={value}");
+            assert!(
+                err.to_string().contains("empty layer path"),
+                "lowerdir={value}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn appended_layers_keep_their_order() {
+        let m = mount_of(&["lowerdir+=/a,lowerdir+=/b\\,c,datadir+=/d,upperdir=/u,workdir=/w"])
+            .unwrap();
+        assert_eq!(
+            paths(&m.lower),
+            [
+                ("/a".into(), false),
+                ("/b,c".into(), false),
+                ("/d".into(), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_option_sets_are_usage_errors_naming_the_problem() {
+        let cases: &[(&[&str], &str)] = &[
+            (&[""], "no lower layer"),
+            (&["extraoption=c2VjcmV0"], "no lower layer"),
+            (&["upperdir=/u,workdir=/w"], "no lower layer"),
+            (
+                &["lowerdir=/a,bind"],
+                "'bind' asks for another kind of mount",
+            ),
+            (
+                &["lowerdir=/a,remount"],
+                "'remount' asks for another kind of mount",
+            ),
+            (&["lowerdir=/a,lowerdir=/b"], "'lowerdir' given twice"),
+            (
+                &["lowerdir=/a,upperdir=/u,upperdir=/v,workdir=/w"],
+                "'upperdir' given twice",
+            ),
+            (&["lowerdir=/a,lowerdir+=/b"], "cannot be mixed"),
+            (&["lowerdir=/a,upperdir=/u"], "without workdir"),
+            (&["lowerdir=/a,workdir=/w"], "without upperdir"),
+            (&["lowerdir="], "'lowerdir' needs a directory path"),
+            (
+                &["lowerdir=/a,upperdir"],
+                "'upperdir' needs a directory path",
+            ),
+            (&["lowerdir=::/d"], "empty layer path"),
+            (&["lowerdir=/a,ro"], "needs at least 2 lower layers"),
+            (&["lowerdir=/a::/d,ro"], "needs at least 2 lower layers"),
+        ];
+        for (options, expected) in cases {
+            let err = mount_of(options).unwrap_err();
+            assert_eq!(err.exit_code(), 1, "{options:?}");
+            assert!(err.to_string().contains(expected), "{options:?}: got {err}");
+        }
+    }
+
+    #[test]
+    fn layer_count_is_limited_to_the_kernel_maximum() {
+        let list = |n: usize| {
+            (0..n)
+                .map(|i| format!("/l{i}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        };
+        assert_eq!(
+            mount_of(&[&format!("lowerdir={}", list(500))])
+                .unwrap()
+                .lower
+                .len(),
+            500
+        );
+        assert_eq!(
+            mount_of(&[&format!("lowerdir={}", list(2))])
+                .unwrap()
+                .lower
+                .len(),
+            2
+        );
+        let err = mount_of(&[&format!("lowerdir={}", list(501))]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "501 lower layers given; overlayfs stacks at most 500"
+        );
+    }
+
+    #[test]
+    fn display_hides_values_of_unknown_and_nydus_options() {
+        let m = mount_of(&["lowerdir=/a:/b,upperdir=/u,workdir=/w,token=hunter2,index=off,extraoption=c2VjcmV0,nodev,ro"]).unwrap();
+        let shown = m.to_string();
+        assert_eq!(
+            shown,
+            "overlay on /mnt type overlay (ro,nodev,relatime,lowerdir=/a:/b,upperdir=/u,workdir=/w,token=<hidden>,index=off); dropped Nydus-only options: extraoption"
+        );
+        assert!(!shown.contains("hunter2") && !shown.contains("c2VjcmV0"));
+    }
+}
