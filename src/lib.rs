@@ -7,3 +7,4 @@ pub mod error;
 pub mod mount;
 pub mod options;
 pub mod overlay;
+pub mod setup;
