@@ -1,27 +1,114 @@
 # nydus-overlayfs — build, test, package and install.
 #
-#   make build     release binary in target/release/
-#   make test      every test (as root: the tests mount overlayfs for real)
-#   make man       man pages in target/man/
+#   make package   .deb and .rpm in target/debian/ and target/generate-rpm/, lint-clean
+#   make test      every test (as root: the tests mount overlayfs and run dpkg/rpm)
+#   make install DESTDIR=… PREFIX=/usr    for builders of other distros
+#   make build | man | lint
 
 CARGO ?= cargo
 
-# Debian packages the tests use: real mount.fuse (fuse3), mount(8) and
-# setpriv (util-linux).
-TEST_DEBS := fuse3 util-linux
+# Installation directories (GNU names). SYSCONFDIR and LOCALSTATEDIR are
+# not under PREFIX: the admin's settings live in /etc whatever the prefix.
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+DOCDIR ?= $(DATADIR)/doc/nydus-overlayfs
+LICENSEDIR ?= $(DATADIR)/licenses/nydus-overlayfs
+LIBDIR ?= $(PREFIX)/lib
+SYSTEMDUNITDIR ?= $(LIBDIR)/systemd/system
+MODULESLOADDIR ?= $(LIBDIR)/modules-load.d
+SYSCONFDIR ?= /etc
+LOCALSTATEDIR ?= /var
+# mount(8) runs /sbin/mount.fuse.nydus-overlayfs for type fuse.nydus-overlayfs:
+# the link that registers the type goes here. Empty: no link (the RPM's
+# post-install makes it: cargo-generate-rpm cannot ship links).
+MOUNTHELPERDIR ?= $(SBINDIR)
+# yes: gzip the man pages, as packages ship them.
+GZIP_MAN ?= no
+# yes: install the lintian overrides (Debian packages only).
+LINTIAN_OVERRIDES ?= no
 
-.PHONY: all build test man deps-test
+# The setup command finds the drop-ins, its settings and its journal here.
+BUILD_ENV = NYDUS_OVERLAYFS_SYSCONFDIR=$(SYSCONFDIR) NYDUS_OVERLAYFS_DATADIR=$(DATADIR) \
+	NYDUS_OVERLAYFS_LOCALSTATEDIR=$(LOCALSTATEDIR)
+
+# Where each package format puts things. Debian: /usr/sbin comes before
+# /usr/bin in systemd's PATH, so containerd's mount.fuse runs our helper and
+# not the Go one Debian's nydus-snapshotter ships as /usr/bin/nydus-overlayfs
+# (no file conflict either). RPM: Fedora 42 merged /usr/sbin into /usr/bin.
+PKGROOT := target/pkgroot
+DEB_LAYOUT := PREFIX=/usr SBINDIR=/usr/sbin SYSTEMDUNITDIR=/lib/systemd/system LICENSEDIR= GZIP_MAN=yes \
+	LINTIAN_OVERRIDES=yes
+RPM_LAYOUT := PREFIX=/usr SBINDIR=/usr/bin MOUNTHELPERDIR= GZIP_MAN=yes
+
+# Debian packages: tests need real mount.fuse (fuse3), mount(8)/setpriv/unshare
+# (util-linux), man(1) (man-db), debootstrap and rpm; packaging needs lintian and rpmlint.
+PACKAGE_DEBS := lintian rpm rpmlint
+TEST_DEBS := fuse3 util-linux man-db debootstrap rpm
+CARGO_DEB_VERSION := 3.8.0
+CARGO_GENERATE_RPM_VERSION := 0.21.1
+# Debian's containerd of three releases, unpacked (not installed) for config dump tests.
+TEST_CACHE ?= /var/cache/nydus-overlayfs-tests
+
+.PHONY: all build man install package lint test deps-package deps-test clean
 
 all: build
 
 build:
-	$(CARGO) build --release --locked
+	$(BUILD_ENV) $(CARGO) build --release --locked
 
 man:
-	$(CARGO) run --quiet --locked --example gen-man -- target/man
+	$(BUILD_ENV) $(CARGO) run --quiet --locked --example gen-man -- target/man
+
+# The one list of installed files: the packages are made from what this puts
+# in a staging DESTDIR.
+install: build man
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 755 target/release/nydus-overlayfs target/release/nydus-overlayfs-setup $(DESTDIR)$(SBINDIR)/
+	$(if $(MOUNTHELPERDIR),install -d $(DESTDIR)$(MOUNTHELPERDIR) && \
+		ln -sfr $(DESTDIR)$(SBINDIR)/nydus-overlayfs $(DESTDIR)$(MOUNTHELPERDIR)/mount.fuse.nydus-overlayfs)
+	install -m 644 target/man/nydus-overlayfs.8 target/man/nydus-overlayfs-setup.8 \
+		target/man/mount.fuse.nydus-overlayfs.8 $(DESTDIR)$(MANDIR)/man8/
+	$(if $(filter yes,$(GZIP_MAN)),gzip -9nf $(DESTDIR)$(MANDIR)/man8/nydus-overlayfs.8 \
+		$(DESTDIR)$(MANDIR)/man8/nydus-overlayfs-setup.8 $(DESTDIR)$(MANDIR)/man8/mount.fuse.nydus-overlayfs.8)
+	install -D -m 644 packaging/containerd/nydus-snapshotter.toml $(DESTDIR)$(DATADIR)/nydus-overlayfs/containerd/nydus-snapshotter.toml
+	install -D -m 644 packaging/containerd/nydus-cri.toml $(DESTDIR)$(DATADIR)/nydus-overlayfs/containerd/nydus-cri.toml
+	install -D -m 644 systemd/containerd.service.d/nydus-overlayfs.conf \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/containerd.service.d/nydus-overlayfs.conf
+	install -D -m 644 packaging/modules-load.d/nydus-overlayfs.conf $(DESTDIR)$(MODULESLOADDIR)/nydus-overlayfs.conf
+	install -D -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	$(if $(LICENSEDIR),install -D -m 644 LICENSE $(DESTDIR)$(LICENSEDIR)/LICENSE)
+	$(if $(filter yes,$(LINTIAN_OVERRIDES)),install -D -m 644 packaging/lintian-overrides \
+		$(DESTDIR)$(DATADIR)/lintian/overrides/nydus-overlayfs)
+	@# The admin's settings: never overwritten once there.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/nydus-overlayfs/setup.toml ] || \
+		install -D -m 644 packaging/setup.toml $(DESTDIR)$(SYSCONFDIR)/nydus-overlayfs/setup.toml
+
+package: deps-package
+	rm -rf $(PKGROOT) target/debian target/generate-rpm
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(PKGROOT)/deb $(DEB_LAYOUT)
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(PKGROOT)/rpm $(RPM_LAYOUT)
+	$(CARGO) deb --no-build --locked
+	tools/rpm-metadata $(PKGROOT)/rpm > target/rpm-metadata.toml
+	$(CARGO) generate-rpm --metadata-overwrite target/rpm-metadata.toml
+	$(MAKE) --no-print-directory lint
+
+lint:
+	lintian --fail-on error,warning target/debian/*.deb
+	rpmlint -c packaging/rpmlint.toml target/generate-rpm/*.rpm
+
+deps-package:
+	tools/ensure-debian-packages $(PACKAGE_DEBS)
+	tools/ensure-cargo-tool cargo-deb $(CARGO_DEB_VERSION)
+	tools/ensure-cargo-tool cargo-generate-rpm $(CARGO_GENERATE_RPM_VERSION)
 
 deps-test:
 	tools/ensure-debian-packages $(TEST_DEBS)
+	for suite in bookworm trixie sid; do tools/fetch-suite-debs $$suite $(TEST_CACHE) containerd; done
 
-test: deps-test
-	$(CARGO) test --locked
+test: deps-test package
+	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) $(CARGO) test --locked
+
+clean:
+	$(CARGO) clean

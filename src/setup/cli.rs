@@ -36,6 +36,13 @@ macro_rules! exit_status {
 
 pub const EXIT_STATUS: &str = exit_status!();
 
+/// The files the man page lists.
+pub const FILES: &str = "\
+/etc/nydus-overlayfs/setup.toml            settings: the paths of the two config files
+/etc/nydus-overlayfs/enable-on-install     the admin's opt-in: the package runs enable
+/var/lib/nydus-overlayfs/                  the journal disable undoes enable from
+/usr/share/nydus-overlayfs/containerd/     the containerd drop-ins enable imports";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "nydus-overlayfs-setup",
