@@ -43,12 +43,15 @@ DEB_LAYOUT := PREFIX=/usr SBINDIR=/usr/sbin SYSTEMDUNITDIR=/lib/systemd/system L
 RPM_LAYOUT := PREFIX=/usr SBINDIR=/usr/bin MOUNTHELPERDIR= GZIP_MAN=yes
 
 # Debian packages: tests need real mount.fuse (fuse3), mount(8)/setpriv/unshare
-# (util-linux), man(1) (man-db), debootstrap and rpm; packaging needs lintian and rpmlint.
+# (util-linux), man(1) (man-db), and debootstrap, piuparts and rpm for the
+# package lifecycle; packaging needs lintian and rpmlint.
 PACKAGE_DEBS := lintian rpm rpmlint
-TEST_DEBS := fuse3 util-linux man-db debootstrap rpm
+TEST_DEBS := fuse3 util-linux man-db debootstrap piuparts rpm
 CARGO_DEB_VERSION := 3.8.0
 CARGO_GENERATE_RPM_VERSION := 0.21.1
-# Debian's containerd of three releases, unpacked (not installed) for config dump tests.
+# Cached between runs on this machine: Debian's containerd of three releases
+# and sid's nydus-snapshotter, unpacked (not installed), and the lifecycle
+# tests' debootstrap chroot.
 TEST_CACHE ?= /var/cache/nydus-overlayfs-tests
 
 .PHONY: all build man install package lint test deps-package deps-test clean
@@ -106,9 +109,14 @@ deps-package:
 deps-test:
 	tools/ensure-debian-packages $(TEST_DEBS)
 	for suite in bookworm trixie sid; do tools/fetch-suite-debs $$suite $(TEST_CACHE) containerd; done
+	tools/fetch-suite-debs sid $(TEST_CACHE) nydus-snapshotter
 
+# Unit and integration tests, then the packages' lifecycle under dpkg/apt,
+# piuparts and rpm in a chroot.
 test: deps-test package
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) $(CARGO) test --locked
+	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/lifecycle/deb.sh
+	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/lifecycle/rpm.sh
 
 clean:
 	$(CARGO) clean

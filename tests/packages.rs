@@ -294,3 +294,36 @@ fn drop_ins_in_the_packages_are_the_repository_files() {
         assert_eq!(packaged.stdout, repo_file, "{name}");
     }
 }
+
+#[test]
+fn rpm_erase_removes_our_directories_only() {
+    let rpm = built("target/generate-rpm", "rpm");
+    let scripts = run("rpm", &["-qp", "--scripts"], &rpm);
+    let postun = scripts
+        .split("postuninstall scriptlet")
+        .nth(1)
+        .expect("a post-uninstall scriptlet");
+    let removed = strings(
+        postun
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("rmdir --ignore-fail-on-non-empty "))
+            .map(|l| l.split_whitespace().next().unwrap().to_string()),
+    );
+    let expected = strings(
+        [
+            "/etc/nydus-overlayfs",
+            "/usr/lib/systemd/system/containerd.service.d",
+            "/usr/share/doc/nydus-overlayfs",
+            "/usr/share/licenses/nydus-overlayfs",
+            "/usr/share/nydus-overlayfs",
+            "/usr/share/nydus-overlayfs/containerd",
+        ]
+        .map(String::from),
+    );
+    assert_eq!(removed, expected, "{postun}");
+    let position = |dir: &str| postun.find(&format!("{dir} ")).unwrap();
+    assert!(
+        position("/usr/share/nydus-overlayfs/containerd") < position("/usr/share/nydus-overlayfs"),
+        "deepest first"
+    );
+}

@@ -1,0 +1,152 @@
+# shellcheck shell=bash
+# Shared by the package lifecycle tests: a Debian bookworm chroot made once
+# with debootstrap and cached, a fresh copy of it for each test script (one
+# test's leftovers can never pass another), and step/check reporting.
+#
+# Each script re-runs itself in a private mount namespace: every mount made
+# inside the chroot disappears with it, whatever happens.
+
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CACHE=${NYDUS_OVERLAYFS_TEST_CACHE:-/var/cache/nydus-overlayfs-tests}
+BASE_TAR=$CACHE/bookworm-minbase.tgz
+SERVICE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+PASSED=0
+FAILED=0
+
+# Runs the calling script in a private mount namespace with a work directory
+# that is removed afterwards; call first with the script's "$@".
+run_isolated() {
+    if [ -n "${LIFECYCLE_WORK:-}" ]; then
+        return 0
+    fi
+    [ "$(id -u)" -eq 0 ] || { echo "$0: needs root (chroot, mounts, dpkg)"; exit 1; }
+    ensure_base_chroot
+    local work status=0
+    work=$(mktemp -d /tmp/nydus-overlayfs-lifecycle.XXXXXX)
+    LIFECYCLE_WORK=$work unshare --mount --propagation private bash "$0" "$@" || status=$?
+    if grep -qF " $work" /proc/self/mountinfo; then
+        echo "$0: something is still mounted under $work; not removing it" >&2
+        exit 1
+    fi
+    rm -rf "$work"
+    exit "$status"
+}
+
+# The cached base: debootstrap minbase, apt lists fetched, and the .debs the
+# tests install (fuse3, containerd) already downloaded.
+ensure_base_chroot() {
+    [ -e "$BASE_TAR" ] && return 0
+    local dir
+    dir=$(mktemp -d /tmp/nydus-overlayfs-base.XXXXXX)
+    echo "lifecycle: building the cached chroot $BASE_TAR (once)"
+    debootstrap --variant=minbase bookworm "$dir" "$("$REPO/tools/debian-mirror")" >"$dir.log" 2>&1 ||
+        { tail -n 20 "$dir.log"; exit 1; }
+    cp /etc/resolv.conf "$dir/etc/resolv.conf"
+    chroot "$dir" apt-get update -q >/dev/null
+    chroot "$dir" apt-get install -q -y --download-only fuse3 containerd >/dev/null
+    mkdir -p "$CACHE"
+    tar -C "$dir" -czf "$BASE_TAR.tmp" . && mv "$BASE_TAR.tmp" "$BASE_TAR"
+    rm -rf "$dir" "$dir.log"
+}
+
+# A fresh chroot in $ROOT with /proc mounted (mount(8) and our helper read it).
+new_chroot() {
+    ROOT=$LIFECYCLE_WORK/root
+    mkdir -p "$ROOT"
+    tar -C "$ROOT" -xzf "$BASE_TAR"
+    cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+    mount -t proc proc "$ROOT/proc"
+}
+
+# Runs a command in the chroot as a service would: systemd's PATH, no stdin.
+in_chroot() {
+    chroot "$ROOT" env -i PATH="$SERVICE_PATH" HOME=/root DEBIAN_FRONTEND=noninteractive "$@" </dev/null
+}
+
+step() {
+    printf '\n== %s\n' "$*"
+}
+
+# check DESCRIPTION COMMAND...: one assertion; the first failure ends the run.
+check() {
+    local what=$1
+    shift
+    if "$@"; then
+        PASSED=$((PASSED + 1))
+        echo "ok - $what"
+    else
+        FAILED=$((FAILED + 1))
+        echo "not ok - $what"
+        finish
+    fi
+}
+
+finish() {
+    echo
+    echo "$(basename "$0"): $PASSED passed, $FAILED failed"
+    exit $((FAILED > 0))
+}
+
+# What the chroot holds, as paths, types, modes and link targets — apart from
+# apt's and dpkg's caches, logs and backups, which every apt run changes, and
+# the tests' own scratch directories (/srv, /tmp).
+listing() {
+    (cd "$ROOT" && find . -xdev \( -path ./proc -o -path ./dev -o -path ./run -o -path ./tmp -o -path ./srv \
+        -o -path ./var/cache -o -path ./var/lib/apt -o -path ./var/log -o -name '*-old' \) -prune \
+        -o -printf '%p %y %m %l\n' | LC_ALL=C sort)
+}
+
+# quietly LOG COMMAND...: runs a chatty command with its output in LOG,
+# shown (the end of it) only when it fails.
+quietly() {
+    local log=$1
+    shift
+    "$@" >"$log" 2>&1 || { tail -n 40 "$log"; return 1; }
+}
+
+# Whether the overlay at a chroot path is mounted without nodev and nosuid.
+keeps_dev_and_suid() {
+    local flags
+    flags=$(mount_flags "$1")
+    [ -n "$flags" ] && ! grep -qE 'nodev|nosuid' <<<"$flags"
+}
+
+# Whether it is mounted nodev and nosuid (what the Go helper makes of dev,suid).
+is_nodev_nosuid() {
+    local flags
+    flags=$(mount_flags "$1")
+    grep -q nodev <<<"$flags" && grep -q nosuid <<<"$flags"
+}
+
+# The mountinfo line of a mount point inside the chroot.
+mountinfo_of() {
+    awk -v mp="$ROOT$1" '$5 == mp' /proc/self/mountinfo
+}
+
+# Per-mount flags and super options of the overlay at a chroot path.
+mount_flags() {
+    mountinfo_of "$1" | awk '{print $6}'
+}
+
+# Layers, upper and work directories and a mount point under /srv in the
+# chroot, with a file in each lower layer.
+make_layers() {
+    mkdir -p "$ROOT"/srv/{lower1,lower2,upper,work,merged}
+    echo one >"$ROOT/srv/lower1/one"
+    echo two >"$ROOT/srv/lower2/two"
+}
+
+# Options as nydus-snapshotter sends them, extraoption included.
+snapshot_options() {
+    echo "lowerdir=/srv/lower1:/srv/lower2,upperdir=/srv/upper,workdir=/srv/work,extraoption=eyJzb3VyY2UiOiJ4In0="
+}
+
+# A Debian package file at a higher version: the same package, repacked.
+repack_deb_at_version() {
+    local deb=$1 version=$2 out=$3 tree
+    tree=$(mktemp -d "$LIFECYCLE_WORK/repack.XXXXXX")
+    dpkg-deb -R "$deb" "$tree"
+    sed -i "s/^Version: .*/Version: $version/" "$tree/DEBIAN/control"
+    dpkg-deb -b --root-owner-group "$tree" "$out" >/dev/null
+}
