@@ -62,7 +62,7 @@ build:
 	$(BUILD_ENV) $(CARGO) build --release --locked
 
 man:
-	$(BUILD_ENV) $(CARGO) run --quiet --locked --example gen-man -- target/man
+	$(CARGO) run --quiet --locked --example gen-man -- target/man
 
 # The one list of installed files: the packages are made from what this puts
 # in a staging DESTDIR.
@@ -111,10 +111,11 @@ deps-test:
 	for suite in bookworm trixie sid; do tools/fetch-suite-debs $$suite $(TEST_CACHE) containerd; done
 	tools/fetch-suite-debs sid $(TEST_CACHE) nydus-snapshotter
 
-# Unit and integration tests, then the packages' lifecycle under dpkg/apt,
-# piuparts and rpm in a chroot.
+# Unit and integration tests, make install, then the packages' lifecycle
+# under dpkg/apt, piuparts and rpm in a chroot.
 test: deps-test package
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) $(CARGO) test --locked
+	tests/make-install.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/lifecycle/deb.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/lifecycle/rpm.sh
 

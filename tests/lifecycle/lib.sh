@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Shared by the package lifecycle tests: a Debian bookworm chroot made once
 # with debootstrap and cached, a fresh copy of it for each test script (one
-# test's leftovers can never pass another), and step/check reporting.
+# test's leftovers can never pass another), and helpers for the checks.
 #
 # Each script re-runs itself in a private mount namespace: every mount made
 # inside the chroot disappears with it, whatever happens.
@@ -11,8 +11,8 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${NYDUS_OVERLAYFS_TEST_CACHE:-/var/cache/nydus-overlayfs-tests}
 BASE_TAR=$CACHE/bookworm-minbase.tgz
 SERVICE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-PASSED=0
-FAILED=0
+# shellcheck source=tests/report.sh
+source "$REPO/tests/report.sh"
 
 # Runs the calling script in a private mount namespace with a work directory
 # that is removed afterwards; call first with the script's "$@".
@@ -62,30 +62,6 @@ new_chroot() {
 # Runs a command in the chroot as a service would: systemd's PATH, no stdin.
 in_chroot() {
     chroot "$ROOT" env -i PATH="$SERVICE_PATH" HOME=/root DEBIAN_FRONTEND=noninteractive "$@" </dev/null
-}
-
-step() {
-    printf '\n== %s\n' "$*"
-}
-
-# check DESCRIPTION COMMAND...: one assertion; the first failure ends the run.
-check() {
-    local what=$1
-    shift
-    if "$@"; then
-        PASSED=$((PASSED + 1))
-        echo "ok - $what"
-    else
-        FAILED=$((FAILED + 1))
-        echo "not ok - $what"
-        finish
-    fi
-}
-
-finish() {
-    echo
-    echo "$(basename "$0"): $PASSED passed, $FAILED failed"
-    exit $((FAILED > 0))
 }
 
 # What the chroot holds, as paths, types, modes and link targets — apart from
