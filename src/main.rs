@@ -1,15 +1,24 @@
 //! nydus-overlayfs: parse the mount helper's arguments, build the overlay,
 //! mount it. Every decision is made in the library.
+//!
+//! The helper runs once per container start, so its start-up is part of
+//! every container's: with `no_main`, glibc calls this `main` directly and
+//! std's runtime set-up (main-thread stack guard probing, which reads
+//! /proc/self/maps, and a signal stack) is skipped. std works as usual:
+//! glibc hands it the arguments before `main` (see README, Performance).
+#![no_main]
 
+use std::ffi::{c_char, c_int};
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::process::ExitCode;
 
 use nydus_overlayfs::cli::{self, Invocation, Stop};
 use nydus_overlayfs::error::Error;
 use nydus_overlayfs::mount;
 use nydus_overlayfs::overlay::OverlayMount;
 
-fn main() -> ExitCode {
+#[unsafe(no_mangle)]
+extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     let result = match cli::parse(std::env::args_os()) {
         Ok(invocation) => mount_as_asked(&invocation),
         Err(Stop::Print(text)) => {
@@ -18,13 +27,16 @@ fn main() -> ExitCode {
         }
         Err(Stop::Fail(error)) => Err(error),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match result {
+        Ok(()) => 0,
         Err(error) => {
             eprintln!("nydus-overlayfs: {error}");
-            ExitCode::from(error.exit_code())
+            error.exit_code().into()
         }
-    }
+    };
+    // std's runtime would flush stdout at exit; without it, flush here.
+    let _ = std::io::stdout().flush();
+    code
 }
 
 fn mount_as_asked(invocation: &Invocation) -> Result<(), Error> {
