@@ -49,13 +49,10 @@ pub struct DataOption {
 }
 
 impl DataOption {
+    /// Whether overlayfs documents this option (so its value may be shown).
     pub fn is_known(&self) -> bool {
-        is_known_key(&self.key)
+        KNOWN_OVERLAY_KEYS.iter().any(|k| k.as_bytes() == self.key)
     }
-}
-
-pub fn is_known_key(key: &[u8]) -> bool {
-    KNOWN_OVERLAY_KEYS.iter().any(|k| k.as_bytes() == key)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

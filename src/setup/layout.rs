@@ -82,10 +82,6 @@ impl Layout {
             .join(node_path.strip_prefix("/").unwrap_or(node_path))
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     pub fn is_host_root(&self) -> bool {
         self.root == Path::new("/")
     }
