@@ -56,7 +56,9 @@ RPM_LAYOUT := PREFIX=/usr SBINDIR=/usr/bin MOUNTHELPERDIR= GZIP_MAN=yes
 # (util-linux), man(1) (man-db), and debootstrap, piuparts and rpm for the
 # package lifecycle; packaging needs lintian and rpmlint.
 PACKAGE_DEBS := lintian rpm rpmlint
-TEST_DEBS := fuse3 util-linux man-db debootstrap piuparts rpm
+TEST_DEBS := fuse3 util-linux man-db debootstrap piuparts rpm python3-venv
+# The fleet tests' Ansible, from PyPI, in a virtual environment in TEST_CACHE.
+ANSIBLE_REQUIREMENTS := ansible==12.3.0 ansible-lint==26.10.1
 CARGO_DEB_VERSION := 3.8.0
 CARGO_GENERATE_RPM_VERSION := 0.21.1
 # Cached between runs on this machine: Debian's containerd of three releases
@@ -120,14 +122,18 @@ deps-test:
 	tools/ensure-debian-packages $(TEST_DEBS)
 	for suite in bookworm trixie sid; do tools/fetch-suite-debs $$suite $(TEST_CACHE) containerd; done
 	tools/fetch-suite-debs sid $(TEST_CACHE) nydus-snapshotter
+	tools/ensure-python-venv $(TEST_CACHE)/ansible-venv $(ANSIBLE_REQUIREMENTS)
 
-# Unit and integration tests, make install, then the packages' lifecycle
-# under dpkg/apt, piuparts and rpm in a chroot.
+# Unit and integration tests, make install, the packages' lifecycle under
+# dpkg/apt, piuparts and rpm in a chroot, then the Ansible role and the
+# image-builder recipe.
 test: deps-test package
 	$(STATIC) NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) $(CARGO) test --locked $(CARGO_TARGET)
 	tests/make-install.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/lifecycle/deb.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/lifecycle/rpm.sh
+	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/fleet/ansible.sh
+	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/fleet/image.sh
 
 # Per-mount cost, memory and size against a floor measured in the same run
 # (root; the packages' sizes come from make package).

@@ -587,3 +587,46 @@ fn package_scripts_switch_only_on_opt_in_and_undo_on_removal() {
         "registration link left"
     );
 }
+
+/// The fields `status --json` prints are the ones docs/status-json.md
+/// documents as its stable interface (top level and config parts).
+#[test]
+fn status_json_matches_its_documented_schema() {
+    let doc = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/status-json.md"))
+        .unwrap();
+    let documented_in = |section: &str| -> Vec<String> {
+        // The first table after the heading.
+        let after = doc.split(section).nth(1).expect(section);
+        after
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| l.strip_prefix("| `"))
+            .map(|l| l.split('`').next().unwrap().to_string())
+            .collect()
+    };
+    let node = Node::new(
+        Some("version = 2\n"),
+        Some(&fixture("nydus-snapshotter-config.toml")),
+    );
+    let status = node.status_json("1.6");
+    let keys = |value: &serde_json::Value| -> Vec<String> {
+        let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(keys(&status), sorted(documented_in("## Schema 1")));
+    assert_eq!(
+        keys(&status["containerd"]),
+        sorted(documented_in("A *config part*:"))
+    );
+    assert_eq!(
+        keys(&status["nydus_snapshotter"]),
+        sorted(documented_in("A *config part*:"))
+    );
+    assert_eq!(status["schema"], 1);
+}
