@@ -136,8 +136,9 @@ impl OverlayMount {
             });
             return Ok(());
         }
+        // A value of only a backslash unescapes to no path either.
         let value = match value {
-            Some(v) if !v.is_empty() => v,
+            Some(v) if !options::unescape(v).is_empty() => v,
             _ => {
                 return Err(Error::usage(format!(
                     "option {} needs a directory path",
@@ -236,8 +237,13 @@ pub fn split_lowerdir(value: &[u8]) -> Result<Vec<Layer>, Error> {
             }
             (false, _) if expect_data_layer || !in_data_layers => {
                 expect_data_layer = false;
+                // A lone trailing backslash unescapes to nothing.
+                let path = options::unescape(piece);
+                if path.is_empty() {
+                    return Err(malformed_lowerdir());
+                }
                 layers.push(Layer {
-                    path: options::unescape(piece),
+                    path,
                     data_only: in_data_layers,
                 });
             }
@@ -427,7 +433,16 @@ mod tests {
 
     #[test]
     fn malformed_lowerdir_lists_are_refused() {
-        for value in [":/a", "/a:", "/a::", "/a:::/b", "/a::/d1:/d2", "::/d"] {
+        for value in [
+            ":/a",
+            "/a:",
+            "/a::",
+            "/a:::/b",
+            "/a::/d1:/d2",
+            "::/d",
+            "\\",
+            "/a:\\",
+        ] {
             let err = split_lowerdir(value.as_bytes()).unwrap_err();
             assert_eq!(err.exit_code(), 1, "lowerdir={value}");
             assert!(

@@ -11,7 +11,7 @@ use rustix::mount::{
     fsconfig_set_fd, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount,
 };
 
-use super::OpenedDirs;
+use super::{OpenedDirs, dir_name};
 use crate::error::{Error, one_line, quoted};
 use crate::overlay::{DataOption, OverlayMount};
 
@@ -105,6 +105,7 @@ pub fn mount(mount: &OverlayMount, dirs: &OpenedDirs, sloppy: bool) -> Result<Ou
         mount_attributes(mount.flags),
     )
     .map_err(|errno| context.refusal("the mount flags", errno))?;
+    dirs.check_none_removed(mount)?;
     move_mount(
         &detached,
         "",
@@ -180,10 +181,10 @@ impl FsContext {
                         return Ok(None);
                     }
                 }
-                Err(errno) => return Err(self.refusal(&layer_name(mount, 0), errno)),
+                Err(errno) => return Err(self.refusal(&dir_name(mount, 0), errno)),
             }
         }
-        Err(self.refusal(&layer_name(mount, 0), Errno::INVAL))
+        Err(self.refusal(&dir_name(mount, 0), Errno::INVAL))
     }
 
     fn add_layers(
@@ -194,7 +195,7 @@ impl FsContext {
     ) -> Result<(), Error> {
         for (i, (layer, fd)) in mount.lower.iter().zip(&dirs.lower).enumerate().skip(1) {
             self.set_dir(layer_key(layer.data_only), &layer.path, fd, passing)
-                .map_err(|errno| self.refusal(&layer_name(mount, i), errno))?;
+                .map_err(|errno| self.refusal(&dir_name(mount, i), errno))?;
         }
         if let (Some((upper_fd, work_fd)), Some(upper), Some(work)) =
             (&dirs.upper_work, &mount.upper, &mount.work)
@@ -260,16 +261,6 @@ impl FsContext {
 
 fn layer_key(data_only: bool) -> &'static str {
     if data_only { "datadir+" } else { "lowerdir+" }
-}
-
-fn layer_name(mount: &OverlayMount, index: usize) -> String {
-    let layer = &mount.lower[index];
-    format!(
-        "lowerdir layer {} of {} {}",
-        index + 1,
-        mount.lower.len(),
-        quoted(&layer.path)
-    )
 }
 
 /// A name by which the kernel finds a directory already opened as `fd`: its

@@ -33,6 +33,39 @@ pub fn mount(mount: &OverlayMount, sloppy: bool) -> Result<(), Error> {
     }
 }
 
+/// What the directory with this index is, for messages: lower layers
+/// (data-only ones included) in order, then upperdir, then workdir.
+pub fn dir_name(mount: &OverlayMount, index: usize) -> String {
+    let count = mount.lower.len();
+    match (mount.lower.get(index), index.saturating_sub(count)) {
+        (Some(layer), _) => {
+            let kind = if layer.data_only {
+                "data-only layer"
+            } else {
+                "lowerdir layer"
+            };
+            format!("{kind} {} of {count} {}", index + 1, quoted(&layer.path))
+        }
+        (None, 0) => format!(
+            "upperdir {}",
+            quoted(mount.upper.as_deref().unwrap_or_default())
+        ),
+        (None, _) => format!(
+            "workdir {}",
+            quoted(mount.work.as_deref().unwrap_or_default())
+        ),
+    }
+}
+
+/// The path of the directory with this index (as `dir_name` counts).
+fn dir_path(mount: &OverlayMount, index: usize) -> &[u8] {
+    match index.checked_sub(mount.lower.len()) {
+        None => &mount.lower[index].path,
+        Some(0) => mount.upper.as_deref().unwrap_or_default(),
+        Some(_) => mount.work.as_deref().unwrap_or_default(),
+    }
+}
+
 /// Opens every directory the mount names, or says which one is wrong.
 pub fn open_dirs(mount: &OverlayMount) -> Result<OpenedDirs, Error> {
     let target = open_dir(mount.target.as_os_str().as_encoded_bytes(), || {
@@ -41,42 +74,75 @@ pub fn open_dirs(mount: &OverlayMount) -> Result<OpenedDirs, Error> {
             quoted(mount.target.as_os_str().as_encoded_bytes())
         )
     })?;
-    let count = mount.lower.len();
-    let lower = mount
-        .lower
-        .iter()
-        .enumerate()
-        .map(|(i, layer)| {
-            let kind = if layer.data_only {
-                "data-only layer"
-            } else {
-                "lowerdir layer"
-            };
-            open_dir(&layer.path, || {
-                format!("{kind} {} of {count} {}", i + 1, quoted(&layer.path))
-            })
-        })
+    let with_upper = mount.upper.is_some() && mount.work.is_some();
+    let count = mount.lower.len() + if with_upper { 2 } else { 0 };
+    let mut fds = (0..count)
+        .map(|i| open_dir(dir_path(mount, i), || dir_name(mount, i)))
         .collect::<Result<Vec<_>, _>>()?;
-    let upper_work = match (&mount.upper, &mount.work) {
-        (Some(upper), Some(work)) => {
-            let upper_fd = open_dir(upper, || format!("upperdir {}", quoted(upper)))?;
-            let work_fd = open_dir(work, || format!("workdir {}", quoted(work)))?;
-            if !same_mount(&upper_fd, &work_fd) {
-                return Err(Error::mount_failed(format!(
-                    "upperdir {} and workdir {} are on different mounts; overlayfs needs both on one filesystem mount",
-                    quoted(upper),
-                    quoted(work)
-                )));
-            }
-            Some((upper_fd, work_fd))
+    check_distinct(mount, &fds)?;
+    let upper_work = if with_upper {
+        let work_fd = fds.pop().expect("opened above");
+        let upper_fd = fds.pop().expect("opened above");
+        if !same_mount(&upper_fd, &work_fd) {
+            return Err(Error::mount_failed(format!(
+                "{} and {} are on different mounts; overlayfs needs both on one filesystem mount",
+                dir_name(mount, count - 2),
+                dir_name(mount, count - 1)
+            )));
         }
-        _ => None,
+        Some((upper_fd, work_fd))
+    } else {
+        None
     };
     Ok(OpenedDirs {
         target,
-        lower,
+        lower: fds,
         upper_work,
     })
+}
+
+/// Two names for one directory make overlayfs refuse the mount with a
+/// misleading "too many levels of symbolic links"; say what it is instead.
+fn check_distinct(mount: &OverlayMount, fds: &[OwnedFd]) -> Result<(), Error> {
+    let mut seen = std::collections::HashMap::with_capacity(fds.len());
+    for (i, fd) in fds.iter().enumerate() {
+        let Ok(stat) = rustix::fs::fstat(fd) else {
+            continue;
+        };
+        if let Some(first) = seen.insert((stat.st_dev, stat.st_ino), i) {
+            return Err(Error::mount_failed(format!(
+                "{} and {} are the same directory; overlayfs needs each directory once",
+                dir_name(mount, first),
+                dir_name(mount, i)
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl OpenedDirs {
+    /// Every opened layer directory, in `dir_name`'s order.
+    fn all(&self) -> impl Iterator<Item = &OwnedFd> {
+        self.lower.iter().chain(
+            self.upper_work
+                .iter()
+                .flat_map(|(upper, work)| [upper, work]),
+        )
+    }
+
+    /// Fails when a directory opened for the mount has been removed since:
+    /// the kernel takes it anyway ("(deleted)") and would mount another tree
+    /// than asked. Checked on the built mount just before it is attached.
+    pub fn check_none_removed(&self, mount: &OverlayMount) -> Result<(), Error> {
+        let removed = |fd: &OwnedFd| rustix::fs::fstat(fd).is_ok_and(|stat| stat.st_nlink == 0);
+        match self.all().position(removed) {
+            Some(i) => Err(Error::mount_failed(format!(
+                "{} was removed while mounting; nothing was mounted",
+                dir_name(mount, i)
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 fn open_dir(path: &[u8], name: impl FnOnce() -> String) -> Result<OwnedFd, Error> {
