@@ -28,6 +28,9 @@ pub struct Journal {
     dir: PathBuf,
 }
 
+/// The files of one entry; `path` first, as an entry exists once it has one.
+const ENTRY_FILES: [&str; 5] = ["path", "original", "ours", "switch.toml", "created-parent"];
+
 impl Journal {
     /// The journal in `dir` (a host path).
     pub fn new(dir: PathBuf) -> Journal {
@@ -92,10 +95,26 @@ impl Journal {
         )
     }
 
+    /// Removes what a killed run left of these entries: temporary files,
+    /// and entries it had not finished (no `path` yet: their file was never
+    /// written, since enable writes a file only after its entry).
+    pub fn remove_interrupted(&self, entries: &[&str]) -> io::Result<()> {
+        for entry in entries {
+            let dir = self.entry_dir(entry);
+            for file in ENTRY_FILES {
+                remove_stale_temporaries(&dir, &dir.join(file))?;
+            }
+            if !dir.join("path").exists() {
+                self.remove(entry)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Forgets an entry, `path` first for the same reason.
     pub fn remove(&self, name: &str) -> io::Result<()> {
         let dir = self.entry_dir(name);
-        for file in ["path", "original", "ours", "switch.toml", "created-parent"] {
+        for file in ENTRY_FILES {
             remove_if_present(&dir.join(file))?;
         }
         remove_dir_if_empty(&dir)?;
@@ -126,9 +145,11 @@ fn remove_dir_if_empty(dir: &Path) -> io::Result<()> {
 
 /// Replaces `path` with `bytes` atomically: a temporary file in the same
 /// directory, synced, then renamed over it. An existing file's mode and
-/// owner are kept; a new one gets `new_mode`.
+/// owner are kept; a new one gets `new_mode`. Temporary files a killed run
+/// left for the same path are removed first.
 pub fn write_atomically(path: &Path, bytes: &[u8], new_mode: u32) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
+    remove_stale_temporaries(dir, path)?;
     let existing = fs::metadata(path).ok();
     let mut temp = tempfile_in(dir, path)?;
     let result = (|| {
@@ -150,16 +171,34 @@ pub fn write_atomically(path: &Path, bytes: &[u8], new_mode: u32) -> io::Result<
     result
 }
 
-fn tempfile_in(dir: &Path, path: &Path) -> io::Result<(PathBuf, fs::File)> {
+/// The prefix of the temporary files written for `path`.
+fn temporary_prefix(path: &Path) -> String {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    format!(".{name}.nydus-overlayfs.")
+}
+
+pub fn remove_stale_temporaries(dir: &Path, path: &Path) -> io::Result<()> {
+    let prefix = temporary_prefix(path);
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            remove_if_present(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+fn tempfile_in(dir: &Path, path: &Path) -> io::Result<(PathBuf, fs::File)> {
+    let prefix = temporary_prefix(path);
     for attempt in 0..100 {
-        let temp = dir.join(format!(
-            ".{name}.nydus-overlayfs.{}.{attempt}",
-            std::process::id()
-        ));
+        let temp = dir.join(format!("{prefix}{}.{attempt}", std::process::id()));
         match fs::OpenOptions::new()
             .write(true)
             .create_new(true)

@@ -128,9 +128,24 @@ pub fn journal(layout: &Layout) -> Journal {
     Journal::new(layout.host(Layout::state_dir()))
 }
 
+/// Removes the temporary files a killed enable or disable left beside the
+/// config files and in the journal, so that no half-written file stays.
+fn clean_up_interrupted_runs(layout: &Layout, journal: &Journal) -> Result<(), Error> {
+    let settings = layout.settings();
+    for path in [&settings.containerd_config, &settings.nydus_config] {
+        let host = layout.host(path);
+        let dir = host.parent().expect("a config file is in a directory");
+        journal::remove_stale_temporaries(dir, &host).map_err(|e| failed(path, e))?;
+    }
+    journal
+        .remove_interrupted(&[CONTAINERD_ENTRY, SNAPSHOTTER_ENTRY])
+        .map_err(|e| failed(journal.dir(), e))
+}
+
 /// Applies `targets`; returns what changed (nothing when already switched).
 pub fn enable(layout: &Layout, targets: &[Target]) -> Result<Vec<Done>, Error> {
     let journal = journal(layout);
+    clean_up_interrupted_runs(layout, &journal)?;
     let mut planned = Vec::new();
     for target in targets {
         let host = layout.host(&target.path);
@@ -197,6 +212,7 @@ pub fn enable(layout: &Layout, targets: &[Target]) -> Result<Vec<Done>, Error> {
 /// Undoes every file enable changed.
 pub fn disable(layout: &Layout) -> Result<Vec<Done>, Error> {
     let journal = journal(layout);
+    clean_up_interrupted_runs(layout, &journal)?;
     let mut done = Vec::new();
     for name in [CONTAINERD_ENTRY, SNAPSHOTTER_ENTRY] {
         done.extend(disable_entry(layout, &journal, name)?);
