@@ -4,6 +4,7 @@
 #   make test      every test (as root: the tests mount overlayfs and run dpkg/rpm)
 #   make install DESTDIR=… PREFIX=/usr    for builders of other distros
 #   make bench     per-mount cost, memory and size (root)
+#   make fuzz | stress   long runs of the fuzzer and of the load and fault tests
 #   make build | man | lint
 
 CARGO ?= cargo
@@ -54,19 +55,22 @@ RPM_LAYOUT := PREFIX=/usr SBINDIR=/usr/bin MOUNTHELPERDIR= GZIP_MAN=yes
 
 # Debian packages: tests need real mount.fuse (fuse3), mount(8)/setpriv/unshare
 # (util-linux), man(1) (man-db), and debootstrap, piuparts and rpm for the
-# package lifecycle; packaging needs lintian and rpmlint.
+# package lifecycle, strace for fault injection; packaging needs lintian and rpmlint.
 PACKAGE_DEBS := lintian rpm rpmlint
-TEST_DEBS := fuse3 util-linux man-db debootstrap piuparts rpm python3-venv
+TEST_DEBS := fuse3 util-linux man-db debootstrap piuparts rpm python3-venv strace
 # The fleet tests' Ansible, from PyPI, in a virtual environment in TEST_CACHE.
 ANSIBLE_REQUIREMENTS := ansible==12.3.0 ansible-lint==26.10.1
 CARGO_DEB_VERSION := 3.8.0
+CARGO_FUZZ_VERSION := 0.13.2
+# How long make fuzz runs (make test runs a short smoke run).
+FUZZ_SECONDS ?= 600
 CARGO_GENERATE_RPM_VERSION := 0.21.1
 # Cached between runs on this machine: Debian's containerd of three releases
 # and sid's nydus-snapshotter, unpacked (not installed), and the lifecycle
 # tests' debootstrap chroot.
 TEST_CACHE ?= /var/cache/nydus-overlayfs-tests
 
-.PHONY: all build man install package lint test bench deps-package deps-test clean
+.PHONY: all build man install package lint test bench fuzz stress deps-package deps-test deps-fuzz clean
 
 all: build
 
@@ -129,6 +133,7 @@ deps-test:
 # image-builder recipe.
 test: deps-test package
 	$(STATIC) NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) $(CARGO) test --locked $(CARGO_TARGET)
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
 	tests/make-install.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/lifecycle/deb.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/lifecycle/rpm.sh
@@ -139,6 +144,23 @@ test: deps-test package
 # (root; the packages' sizes come from make package).
 bench: package
 	$(STATIC) $(CARGO) bench --locked $(CARGO_TARGET) --bench mount_cost
+
+# The parsing fuzzed (fuzz/fuzz_targets/options.rs) from the seeds of real
+# nydus-snapshotter option strings. cargo-fuzz needs rustc's -Z sanitizer
+# flags, which the stable toolchain (the only one here) takes with
+# RUSTC_BOOTSTRAP=1.
+fuzz: deps-fuzz
+	mkdir -p fuzz/corpus/options
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run options fuzz/corpus/options fuzz/seeds/options -- \
+		-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1
+
+deps-fuzz:
+	tools/ensure-cargo-tool cargo-fuzz $(CARGO_FUZZ_VERSION)
+
+# The load and fault tests at a larger scale than make test runs them.
+stress:
+	$(STATIC) NYDUS_OVERLAYFS_LOAD_CONCURRENT=256 NYDUS_OVERLAYFS_LOAD_CYCLES=20000 \
+		$(CARGO) test --locked $(CARGO_TARGET) --test load --test faults
 
 clean:
 	$(CARGO) clean

@@ -120,7 +120,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "one read-only layer",
-        options: "lowerdir={F}/layers/000-,ro",
+        options: "lowerdir={F}/layers/000,ro",
         target: "merged",
         code: 1,
         message: "needs at least 2 lower layers",

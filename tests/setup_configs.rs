@@ -5,6 +5,7 @@
 //! 2.1 showing the nydus plugin and snapshotter with the admin's settings
 //! intact.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -629,4 +630,128 @@ fn status_json_matches_its_documented_schema() {
         sorted(documented_in("A *config part*:"))
     );
     assert_eq!(status["schema"], 1);
+}
+
+/// enable killed (SIGKILL, by strace's fault injection) at every system call
+/// it makes: each config file is either the original or the switched one,
+/// never half-written; disable then restores both byte for byte and no
+/// temporary file is left anywhere. Needs strace (make test installs it).
+#[test]
+fn enable_killed_anywhere_leaves_each_file_old_or_new_and_disable_recovers() {
+    let original = fixture("containerd-admin-edited.toml");
+    let nydus = fixture("nydus-snapshotter-config.toml");
+    let enable_args = |node: &Node| -> Vec<std::ffi::OsString> {
+        [
+            "--root".into(),
+            node.dir.path().into(),
+            "--helper".into(),
+            HELPER_ON_NODE.into(),
+        ]
+        .into_iter()
+        .chain(
+            [
+                "--containerd-version",
+                "1.6",
+                "--snapshotter-version",
+                "0.15",
+                "enable",
+            ]
+            .map(Into::into),
+        )
+        .collect()
+    };
+    // One whole run: the calls it makes, and the files it writes.
+    let traced = Node::new(Some(&original), Some(&nydus));
+    let log = traced.dir.path().join("trace");
+    let status = Command::new("strace")
+        .args(["-f", "-qq", "-o"])
+        .arg(&log)
+        .arg(SETUP)
+        .args(enable_args(&traced))
+        .status()
+        .expect("strace (make test installs it)");
+    assert!(status.success());
+    let switched = (traced.read(CONTAINERD_CONFIG), traced.read(NYDUS_CONFIG));
+    let sequence: Vec<String> = fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            l.split_once(' ')
+                .and_then(|(_, rest)| rest.trim_start().split_once('('))
+                .map(|(name, _)| name.to_string())
+        })
+        .collect();
+    assert!(
+        sequence.iter().filter(|s| *s == "rename").count() >= 10,
+        "{sequence:?}"
+    );
+
+    let mut states = BTreeSet::new();
+    // The first call is the execve strace starts it with: nothing to kill yet.
+    for (position, syscall) in sequence.iter().enumerate().skip(1) {
+        let when = sequence[..=position]
+            .iter()
+            .filter(|s| *s == syscall)
+            .count();
+        let node = Node::new(Some(&original), Some(&nydus));
+        let output = Command::new("strace")
+            .args([
+                "-qq",
+                "-o",
+                "/dev/null",
+                "-e",
+                &format!("trace={syscall}"),
+                "-e",
+            ])
+            .arg(format!("inject={syscall}:signal=KILL:when={when}"))
+            .arg(SETUP)
+            .args(enable_args(&node))
+            .output()
+            .unwrap();
+        let at = format!("killed at call {position}, {syscall} #{when}");
+        assert!(!output.status.success(), "{at}: not killed");
+        let containerd_now = node.read(CONTAINERD_CONFIG);
+        let nydus_now = node.read(NYDUS_CONFIG);
+        assert!(
+            containerd_now == original || containerd_now == switched.0,
+            "{at}: config.toml half-written:\n{containerd_now}"
+        );
+        assert!(
+            nydus_now == nydus || nydus_now == switched.1,
+            "{at}: nydus config half-written:\n{nydus_now}"
+        );
+        states.insert((containerd_now == original, nydus_now == nydus));
+
+        assert_ok(&node.setup(&["disable"]), "");
+        assert_eq!(
+            node.read(CONTAINERD_CONFIG),
+            original,
+            "{at}: disable did not restore config.toml"
+        );
+        assert_eq!(
+            node.read(NYDUS_CONFIG),
+            nydus,
+            "{at}: disable did not restore the nydus config"
+        );
+        let leftovers = Command::new("find")
+            .arg(node.dir.path())
+            .args(["-name", "*nydus-overlayfs.*"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&leftovers.stdout),
+            "",
+            "{at}: temporary files left"
+        );
+        assert!(
+            !node.path("/var/lib/nydus-overlayfs").exists(),
+            "{at}: journal left"
+        );
+    }
+    // Kills before, between and after the two files were all reached.
+    assert!(states.len() >= 3, "{states:?}");
+    eprintln!(
+        "enable killed at {} points; (containerd original, nydus original) states seen: {states:?}",
+        sequence.len() - 1
+    );
 }

@@ -68,6 +68,25 @@ touch "$ROOT/etc/nydus-overlayfs/enable-on-install"
 check "dpkg-reconfigure (the postinst) switches the node" in_chroot dpkg-reconfigure nydus-overlayfs
 check "containerd's config.toml is switched" grep -q 'snapshotter = "nydus"' "$ROOT/etc/containerd/config.toml"
 
+step "   Every maintainer script run twice in a row (as after a failed dpkg run) leaves the same state"
+# Our files, both config files and the journal, with their contents' hashes.
+node_state() {
+    # Some of these are absent in some states: find's complaint is not an error.
+    (cd "$ROOT" && { find etc/containerd etc/nydus etc/nydus-overlayfs var/lib/nydus-overlayfs \
+        usr/sbin/mount.fuse.nydus-overlayfs 2>/dev/null || true; } | LC_ALL=C sort | while read -r f; do
+        printf '%s %s\n' "$f" "$([ -f "$f" ] && md5sum <"$f" | cut -d' ' -f1)"
+    done)
+}
+for script in "postinst configure" "prerm remove" "postinst configure"; do
+    name=${script% *} argument=${script#* }
+    check "$script under sh -e" in_chroot sh -e "/var/lib/dpkg/info/nydus-overlayfs.$name" "$argument"
+    node_state >"$LIFECYCLE_WORK/state-once"
+    check "$script again under sh -e" in_chroot sh -e "/var/lib/dpkg/info/nydus-overlayfs.$name" "$argument"
+    node_state >"$LIFECYCLE_WORK/state-twice"
+    check "$script twice leaves the state once leaves" cmp "$LIFECYCLE_WORK/state-once" "$LIFECYCLE_WORK/state-twice"
+done
+check "with the opt-in, the node is switched again" grep -q 'snapshotter = "nydus"' "$ROOT/etc/containerd/config.toml"
+
 step "4. Upgrade keeps an edited conffile without asking, and the node switched"
 echo '# edited by the admin' >>"$ROOT/etc/nydus-overlayfs/setup.toml"
 cp "$ROOT/etc/nydus-overlayfs/setup.toml" "$LIFECYCLE_WORK/setup.edited"
