@@ -11,7 +11,7 @@ use rustix::mount::{
     fsconfig_set_fd, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount,
 };
 
-use super::{OpenedDirs, dir_name};
+use super::{OpenedDirs, common_refusal, dir_name, dir_path};
 use crate::error::{Error, one_line, quoted};
 use crate::overlay::{DataOption, OverlayMount};
 
@@ -65,20 +65,10 @@ pub fn mount(mount: &OverlayMount, dirs: &OpenedDirs, sloppy: bool) -> Result<Ou
     let context = match fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC) {
         Ok(fd) => FsContext { fd },
         Err(Errno::NOSYS) => return Ok(Outcome::KernelTooOld),
-        Err(Errno::PERM) => {
-            return Err(Error::usage(
-                "mounting needs root (CAP_SYS_ADMIN); run it as root",
-            ));
-        }
-        Err(Errno::NODEV) => {
-            return Err(Error::mount_failed(
-                "this kernel has no overlayfs; load it with 'modprobe overlay'",
-            ));
-        }
         Err(errno) => {
-            return Err(Error::mount_failed(format!(
-                "cannot start an overlay mount: {errno}"
-            )));
+            return Err(common_refusal(errno).unwrap_or_else(|| {
+                Error::mount_failed(format!("cannot start an overlay mount: {errno}"))
+            }));
         }
     };
     context
@@ -193,17 +183,15 @@ impl FsContext {
         dirs: &OpenedDirs,
         passing: LayerPassing,
     ) -> Result<(), Error> {
-        for (i, (layer, fd)) in mount.lower.iter().zip(&dirs.lower).enumerate().skip(1) {
-            self.set_dir(layer_key(layer.data_only), &layer.path, fd, passing)
+        // The first lower layer is in already (choose_layer_passing).
+        let keys = mount
+            .lower
+            .iter()
+            .map(|l| layer_key(l.data_only))
+            .chain(["upperdir", "workdir"]);
+        for (i, (key, fd)) in keys.zip(dirs.all()).enumerate().skip(1) {
+            self.set_dir(key, dir_path(mount, i), fd, passing)
                 .map_err(|errno| self.refusal(&dir_name(mount, i), errno))?;
-        }
-        if let (Some((upper_fd, work_fd)), Some(upper), Some(work)) =
-            (&dirs.upper_work, &mount.upper, &mount.work)
-        {
-            for (key, path, fd) in [("upperdir", upper, upper_fd), ("workdir", work, work_fd)] {
-                self.set_dir(key, path, fd, passing)
-                    .map_err(|errno| self.refusal(&format!("{key} {}", quoted(path)), errno))?;
-            }
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ use std::path::Path;
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
+use super::common_refusal;
 use crate::error::{Error, quoted};
 use crate::options;
 use crate::overlay::{OverlayMount, join_lowerdir};
@@ -97,15 +98,13 @@ fn mount_with_data(mount: &OverlayMount, target: &Path, data: Vec<u8>) -> Result
         mount.flags,
         data.as_c_str(),
     )
-    .map_err(|errno| match errno {
-        Errno::PERM => Error::usage("mounting needs root (CAP_SYS_ADMIN); run it as root"),
-        Errno::NODEV => {
-            Error::mount_failed("this kernel has no overlayfs; load it with 'modprobe overlay'")
-        }
-        errno => Error::mount_failed(format!(
-            "the kernel refused the overlay at {}: {errno} (see dmesg for overlayfs's reason)",
-            quoted(target.as_os_str().as_encoded_bytes())
-        )),
+    .map_err(|errno| {
+        common_refusal(errno).unwrap_or_else(|| {
+            Error::mount_failed(format!(
+                "the kernel refused the overlay at {}: {errno} (see dmesg for overlayfs's reason)",
+                quoted(target.as_os_str().as_encoded_bytes())
+            ))
+        })
     })
 }
 

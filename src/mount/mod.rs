@@ -33,6 +33,20 @@ pub fn mount(mount: &OverlayMount, sloppy: bool) -> Result<(), Error> {
     }
 }
 
+/// The errors either mount system call gives the same meaning: no right to
+/// mount, or no overlayfs in the kernel. `None` for any other errno.
+fn common_refusal(errno: Errno) -> Option<Error> {
+    match errno {
+        Errno::PERM => Some(Error::usage(
+            "mounting needs root (CAP_SYS_ADMIN); run it as root",
+        )),
+        Errno::NODEV => Some(Error::mount_failed(
+            "this kernel has no overlayfs; load it with 'modprobe overlay'",
+        )),
+        _ => None,
+    }
+}
+
 /// What the directory with this index is, for messages: lower layers
 /// (data-only ones included) in order, then upperdir, then workdir.
 pub fn dir_name(mount: &OverlayMount, index: usize) -> String {

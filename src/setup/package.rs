@@ -62,8 +62,7 @@ pub fn remove(layout: &Layout) -> Vec<String> {
     }
     let link = layout.host(MOUNT_HELPER_LINK);
     let is_ours = fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink())
-        && probe::resolve(layout, MOUNT_HELPER_LINK.as_ref())
-            == probe::resolve(layout, layout.helper());
+        && probe::mount_helper_link_leads_to_helper(layout);
     if is_ours {
         if let Err(e) = fs::remove_file(&link) {
             report.push(format!(
@@ -79,9 +78,7 @@ pub fn remove(layout: &Layout) -> Vec<String> {
 fn register_mount_helper(layout: &Layout, report: &mut Vec<String>) {
     let link = layout.host(MOUNT_HELPER_LINK);
     if fs::symlink_metadata(&link).is_ok() {
-        if probe::resolve(layout, MOUNT_HELPER_LINK.as_ref())
-            != probe::resolve(layout, layout.helper())
-        {
+        if !probe::mount_helper_link_leads_to_helper(layout) {
             report.push(format!(
                 "warning: {MOUNT_HELPER_LINK} exists and is not ours; left as it is"
             ));

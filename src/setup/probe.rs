@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::layout::{Layout, SERVICE_PATH};
+use super::layout::{Layout, MOUNT_HELPER_LINK, SERVICE_PATH};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version {
@@ -144,6 +144,12 @@ pub fn mount_fuse(layout: &Layout) -> Option<PathBuf> {
     .iter()
     .map(PathBuf::from)
     .find(|p| layout.host(p).exists())
+}
+
+/// Whether mount(8)'s `/sbin/mount.fuse.nydus-overlayfs` leads where the
+/// helper path leads.
+pub fn mount_helper_link_leads_to_helper(layout: &Layout) -> bool {
+    resolve(layout, MOUNT_HELPER_LINK.as_ref()) == resolve(layout, layout.helper())
 }
 
 /// Where `path` leads on the node once every symbolic link is followed

@@ -111,8 +111,7 @@ pub fn status(layout: &Layout, versions: Versions) -> Status {
             .as_deref()
             .and_then(|p| probe::resolve(layout, p))
             == ours;
-    let mount_helper_link_ok =
-        ours.is_some() && probe::resolve(layout, MOUNT_HELPER_LINK.as_ref()) == ours;
+    let mount_helper_link_ok = ours.is_some() && probe::mount_helper_link_leads_to_helper(layout);
     let mount_fuse = probe::mount_fuse(layout);
     let overlayfs = layout.is_host_root().then(probe::overlay_registered);
 
