@@ -41,7 +41,7 @@ fn tree() -> Tree {
     }
 }
 
-fn strace(args: &[&str], tree: &Tree) -> Output {
+fn strace<S: AsRef<std::ffi::OsStr>>(args: &[S], tree: &Tree) -> Output {
     Command::new("strace")
         .args(args)
         .args([HELPER, "overlay"])
@@ -57,11 +57,7 @@ fn syscall_sequence(tree: &Tree) -> Vec<String> {
     let output = strace(&["-qq", "-o", log.to_str().unwrap()], tree);
     assert_mounted_silently(&output);
     unmount(&tree.target);
-    fs::read_to_string(log)
-        .unwrap()
-        .lines()
-        .filter_map(|line| line.split_once('(').map(|(name, _)| name.to_string()))
-        .collect()
+    traced_syscalls(&log)
 }
 
 /// Either nothing is mounted at the target, or the whole overlay is.
@@ -103,24 +99,9 @@ fn killed_at_any_system_call_leaves_a_complete_mount_or_none() {
         .position(|s| s == "move_mount")
         .expect("the helper attaches with move_mount");
     let mut outcomes = BTreeMap::new();
-    // strace cannot inject into the execve that starts the helper (the first
-    // call); nothing has happened before it anyway.
-    for (position, syscall) in sequence.iter().enumerate().skip(1) {
-        let when = sequence[..=position]
-            .iter()
-            .filter(|s| *s == syscall)
-            .count();
-        let inject = format!("inject={syscall}:signal=KILL:when={when}");
+    for (position, syscall, when) in kill_points(&sequence) {
         let output = strace(
-            &[
-                "-qq",
-                "-o",
-                "/dev/null",
-                "-e",
-                &format!("trace={syscall}"),
-                "-e",
-                &inject,
-            ],
+            &strace_injecting(syscall, &format!("signal=KILL:when={when}")),
             &tree,
         );
         assert!(!output.status.success(), "{syscall} #{when}: not killed");
@@ -153,19 +134,7 @@ fn with_removal_during(tree: &Tree, syscall: &str, remove: &Path) -> Output {
         thread::sleep(Duration::from_millis(150));
         fs::remove_dir_all(&path).unwrap();
     });
-    let inject = format!("inject={syscall}:delay_enter=500000");
-    let output = strace(
-        &[
-            "-qq",
-            "-o",
-            "/dev/null",
-            "-e",
-            &format!("trace={syscall}"),
-            "-e",
-            &inject,
-        ],
-        tree,
-    );
+    let output = strace(&strace_injecting(syscall, "delay_enter=500000"), tree);
     remover.join().unwrap();
     output
 }

@@ -10,6 +10,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+
 const SETUP: &str = env!("CARGO_BIN_EXE_nydus-overlayfs-setup");
 const HELPER_ON_NODE: &str = "/usr/sbin/nydus-overlayfs";
 const CONTAINERD_CONFIG: &str = "/etc/containerd/config.toml";
@@ -672,38 +674,20 @@ fn enable_killed_anywhere_leaves_each_file_old_or_new_and_disable_recovers() {
         .expect("strace (make test installs it)");
     assert!(status.success());
     let switched = (traced.read(CONTAINERD_CONFIG), traced.read(NYDUS_CONFIG));
-    let sequence: Vec<String> = fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            l.split_once(' ')
-                .and_then(|(_, rest)| rest.trim_start().split_once('('))
-                .map(|(name, _)| name.to_string())
-        })
-        .collect();
+    let sequence = common::traced_syscalls(&log);
     assert!(
         sequence.iter().filter(|s| *s == "rename").count() >= 10,
         "{sequence:?}"
     );
 
     let mut states = BTreeSet::new();
-    // The first call is the execve strace starts it with: nothing to kill yet.
-    for (position, syscall) in sequence.iter().enumerate().skip(1) {
-        let when = sequence[..=position]
-            .iter()
-            .filter(|s| *s == syscall)
-            .count();
+    for (position, syscall, when) in common::kill_points(&sequence) {
         let node = Node::new(Some(&original), Some(&nydus));
         let output = Command::new("strace")
-            .args([
-                "-qq",
-                "-o",
-                "/dev/null",
-                "-e",
-                &format!("trace={syscall}"),
-                "-e",
-            ])
-            .arg(format!("inject={syscall}:signal=KILL:when={when}"))
+            .args(common::strace_injecting(
+                syscall,
+                &format!("signal=KILL:when={when}"),
+            ))
             .arg(SETUP)
             .args(enable_args(&node))
             .output()

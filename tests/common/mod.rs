@@ -338,3 +338,47 @@ pub fn assert_setuid_and_device_work(merged: &Path) {
         .open(merged.join("null"))
         .expect("device node opens (dev in effect)");
 }
+
+/// The system calls of an strace log, in order (lines with or without
+/// the PIDs of `strace -f`).
+pub fn traced_syscalls(log: &Path) -> Vec<String> {
+    fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            line.split_once('(')
+                .and_then(|(head, _)| head.split_whitespace().last())
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every point at which a traced run can be killed: the position in the
+/// sequence, the system call, and which invocation of it that is. The first
+/// call, the execve strace starts the program with, cannot be injected into;
+/// nothing has happened before it anyway.
+pub fn kill_points(sequence: &[String]) -> impl Iterator<Item = (usize, &str, usize)> {
+    sequence
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(move |(position, syscall)| {
+            let when = sequence[..=position]
+                .iter()
+                .filter(|s| *s == syscall)
+                .count();
+            (position, syscall.as_str(), when)
+        })
+}
+
+/// strace arguments that trace only `syscall` and inject `action` into it
+/// (`signal=KILL:when=3`, `delay_enter=500000`).
+pub fn strace_injecting(syscall: &str, action: &str) -> Vec<String> {
+    let (trace, inject) = (
+        format!("trace={syscall}"),
+        format!("inject={syscall}:{action}"),
+    );
+    ["-qq", "-o", "/dev/null", "-e", &trace, "-e", &inject]
+        .map(String::from)
+        .to_vec()
+}
