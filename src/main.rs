@@ -50,7 +50,7 @@ fn mount_as_asked(invocation: &Invocation) -> Result<(), Error> {
         &invocation.option_strings(),
     )?;
     if invocation.fake {
-        mount::open_dirs(&overlay)?;
+        mount::check(&overlay)?;
     } else {
         mount::mount(&overlay, invocation.sloppy)?;
     }

@@ -395,6 +395,16 @@ const CASES: &[Case] = &[
         says: "lowerdir layer 1 of 3",
     },
     Case {
+        name: "the same layer twice, checked with -f (no mount)",
+        args: |e| {
+            let mut a = opts(e, e.with_lower(&format!("{}:{}", e.lower, e.p("layers/000"))));
+            a.insert(0, "-f".into());
+            a
+        },
+        exit: 32,
+        says: "are the same directory",
+    },
+    Case {
         name: "an upperdir that is also a lower layer",
         args: |e| {
             opts(

@@ -27,10 +27,19 @@ pub struct OpenedDirs {
 /// Mounts `mount` at its target. `sloppy` skips options overlayfs does not know.
 pub fn mount(mount: &OverlayMount, sloppy: bool) -> Result<(), Error> {
     let dirs = open_dirs(mount)?;
-    match fs_context::mount(mount, &dirs, sloppy)? {
-        fs_context::Outcome::Mounted => Ok(()),
-        fs_context::Outcome::KernelTooOld => legacy::mount(mount, sloppy),
-    }
+    let mounted = match fs_context::mount(mount, &dirs, sloppy) {
+        Ok(fs_context::Outcome::Mounted) => Ok(()),
+        Ok(fs_context::Outcome::KernelTooOld) => legacy::mount(mount, sloppy),
+        Err(error) => Err(error),
+    };
+    // The kernel refuses a directory given twice, and then says why badly;
+    // looking for one costs a stat per layer, so only a failed mount pays.
+    mounted.map_err(|error| check_distinct(mount, &dirs).err().unwrap_or(error))
+}
+
+/// Checks everything that can be checked without mounting (`-f`).
+pub fn check(mount: &OverlayMount) -> Result<(), Error> {
+    check_distinct(mount, &open_dirs(mount)?)
 }
 
 /// The errors either mount system call gives the same meaning: no right to
@@ -81,7 +90,7 @@ fn dir_path(mount: &OverlayMount, index: usize) -> &[u8] {
 }
 
 /// Opens every directory the mount names, or says which one is wrong.
-pub fn open_dirs(mount: &OverlayMount) -> Result<OpenedDirs, Error> {
+fn open_dirs(mount: &OverlayMount) -> Result<OpenedDirs, Error> {
     let target = open_dir(mount.target.as_os_str().as_encoded_bytes(), || {
         format!(
             "mount point {}",
@@ -93,7 +102,6 @@ pub fn open_dirs(mount: &OverlayMount) -> Result<OpenedDirs, Error> {
     let mut fds = (0..count)
         .map(|i| open_dir(dir_path(mount, i), || dir_name(mount, i)))
         .collect::<Result<Vec<_>, _>>()?;
-    check_distinct(mount, &fds)?;
     let upper_work = if with_upper {
         let work_fd = fds.pop().expect("opened above");
         let upper_fd = fds.pop().expect("opened above");
@@ -117,9 +125,9 @@ pub fn open_dirs(mount: &OverlayMount) -> Result<OpenedDirs, Error> {
 
 /// Two names for one directory make overlayfs refuse the mount with a
 /// misleading "too many levels of symbolic links"; say what it is instead.
-fn check_distinct(mount: &OverlayMount, fds: &[OwnedFd]) -> Result<(), Error> {
-    let mut seen = std::collections::HashMap::with_capacity(fds.len());
-    for (i, fd) in fds.iter().enumerate() {
+fn check_distinct(mount: &OverlayMount, dirs: &OpenedDirs) -> Result<(), Error> {
+    let mut seen = std::collections::HashMap::new();
+    for (i, fd) in dirs.all().enumerate() {
         let Ok(stat) = rustix::fs::fstat(fd) else {
             continue;
         };
