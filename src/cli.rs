@@ -31,12 +31,18 @@ redirect_dir, xino, ...) goes to overlayfs unchanged.
 
 Layers are handed to the kernel one by one with the new mount API (lowerdir+, Linux 6.8+), \
 so no layer is ever cut off, whatever the number (up to overlayfs's 500) or length of the \
-paths. On older kernels the legacy mount(2) is used only when the options fit its one page.";
+paths. On older kernels the legacy mount(2) is used only when the options fit its one page.
+
+A repeated call is not mounted twice: when TARGET already is the root of an overlay with \
+the same upperdir and workdir (containerd's shim calls again when it loses the exit status \
+of the first call), the helper does nothing and exits 0, where mounting again would put a \
+second overlay on the same upper directory. Any other mount on TARGET is mounted over, as \
+mount(8) does.";
 
 /// The exit codes, as mount(8) documents them for helpers; also in the man page.
 macro_rules! exit_status {
     () => {
-        "  0   mounted (or, with -f, the mount is valid)
+        "  0   mounted, or already mounted by an earlier call (with -f: the mount is valid)
   1   incorrect invocation, bad options or no permission to mount
   32  the mount failed (a missing directory, a refusal by the kernel)"
     };

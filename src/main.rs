@@ -49,13 +49,17 @@ fn mount_as_asked(invocation: &Invocation) -> Result<(), Error> {
         invocation.target.clone(),
         &invocation.option_strings(),
     )?;
-    if invocation.fake {
+    let done = if invocation.fake {
         mount::check(&overlay)?;
+        None
     } else {
-        mount::mount(&overlay, invocation.sloppy)?;
-    }
+        Some(mount::mount(&overlay, invocation.sloppy)?)
+    };
     if invocation.fake || invocation.verbose {
         println!("{overlay}");
+    }
+    if invocation.verbose && done == Some(mount::Done::AlreadyMounted) {
+        println!("already mounted there with this upperdir and workdir; nothing done");
     }
     Ok(())
 }

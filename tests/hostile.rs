@@ -397,7 +397,10 @@ const CASES: &[Case] = &[
     Case {
         name: "the same layer twice, checked with -f (no mount)",
         args: |e| {
-            let mut a = opts(e, e.with_lower(&format!("{}:{}", e.lower, e.p("layers/000"))));
+            let mut a = opts(
+                e,
+                e.with_lower(&format!("{}:{}", e.lower, e.p("layers/000"))),
+            );
             a.insert(0, "-f".into());
             a
         },

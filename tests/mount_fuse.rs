@@ -122,3 +122,54 @@ fn nodev_given_to_mount_fuse_is_kept() {
     );
     unmount(&target);
 }
+
+/// containerd's shim sometimes loses the helper's exit status and runs the
+/// same mount again: the second call must succeed without stacking a second
+/// overlay on the same upper and work directories.
+#[test]
+fn a_repeated_call_for_the_same_mount_succeeds_and_mounts_once() {
+    if !can_mount("a_repeated_call_for_the_same_mount_succeeds_and_mounts_once") {
+        return;
+    }
+    let fx = Fixture::new();
+    let layers = fx.layers(2, 0);
+    // mountinfo escapes the space; the comparison must undo that.
+    let [upper, work, target] = fx.dirs(["up per", "work", "merged"]);
+    let args = containerd_args(&target, &snapshot_options(&layers, &upper, &work));
+    assert_mounted_silently(&run_mount_fuse(&args));
+    assert_mounted_silently(&run_mount_fuse(&args));
+    let mounts: Vec<_> = mountinfo()
+        .into_iter()
+        .filter(|m| m.mount_point == target)
+        .collect();
+    assert_eq!(mounts.len(), 1, "{mounts:?}");
+    unmount(&target);
+    assert!(mounted_under(fx.root()).is_empty());
+}
+
+/// Only the same upper and work directories make a call a repeat: another
+/// overlay over the same target is mounted on top, as mount(8) would.
+#[test]
+fn another_overlay_on_a_mounted_target_is_stacked_as_mount_does() {
+    if !can_mount("another_overlay_on_a_mounted_target_is_stacked_as_mount_does") {
+        return;
+    }
+    let fx = Fixture::new();
+    let layers = fx.layers(2, 0);
+    let [upper, work, upper2, work2, target] =
+        fx.dirs(["upper", "work", "upper2", "work2", "merged"]);
+    let first = containerd_args(&target, &snapshot_options(&layers, &upper, &work));
+    let second = containerd_args(&target, &snapshot_options(&layers, &upper2, &work2));
+    assert_mounted_silently(&run_mount_fuse(&first));
+    assert_mounted_silently(&run_mount_fuse(&second));
+    let count = || {
+        mountinfo()
+            .into_iter()
+            .filter(|m| m.mount_point == target)
+            .count()
+    };
+    assert_eq!(count(), 2);
+    unmount(&target);
+    unmount(&target);
+    assert_eq!(count(), 0);
+}

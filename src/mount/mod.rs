@@ -7,6 +7,7 @@
 
 mod fs_context;
 pub mod legacy;
+mod repeat;
 
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -24,9 +25,20 @@ pub struct OpenedDirs {
     pub upper_work: Option<(OwnedFd, OwnedFd)>,
 }
 
+/// What a successful call did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Done {
+    Mounted,
+    /// The same overlay was already there (a repeated call): nothing done.
+    AlreadyMounted,
+}
+
 /// Mounts `mount` at its target. `sloppy` skips options overlayfs does not know.
-pub fn mount(mount: &OverlayMount, sloppy: bool) -> Result<(), Error> {
+pub fn mount(mount: &OverlayMount, sloppy: bool) -> Result<Done, Error> {
     let dirs = open_dirs(mount)?;
+    if repeat::already_mounted(&dirs) {
+        return Ok(Done::AlreadyMounted);
+    }
     let mounted = match fs_context::mount(mount, &dirs, sloppy) {
         Ok(fs_context::Outcome::Mounted) => Ok(()),
         Ok(fs_context::Outcome::KernelTooOld) => legacy::mount(mount, sloppy),
@@ -34,7 +46,9 @@ pub fn mount(mount: &OverlayMount, sloppy: bool) -> Result<(), Error> {
     };
     // The kernel refuses a directory given twice, and then says why badly;
     // looking for one costs a stat per layer, so only a failed mount pays.
-    mounted.map_err(|error| check_distinct(mount, &dirs).err().unwrap_or(error))
+    mounted
+        .map(|()| Done::Mounted)
+        .map_err(|error| check_distinct(mount, &dirs).err().unwrap_or(error))
 }
 
 /// Checks everything that can be checked without mounting (`-f`).
