@@ -65,12 +65,21 @@ CARGO_FUZZ_VERSION := 0.13.2
 # How long make fuzz runs (make test runs a short smoke run).
 FUZZ_SECONDS ?= 600
 CARGO_GENERATE_RPM_VERSION := 0.21.1
+# The end-to-end test: htpasswd for the registry's password file, static
+# libc for the image's probes, python3 to push the image, strace to watch
+# containerd call the helper. Its other parts are cached in TEST_CACHE:
+# sid's nydus-snapshotter, docker-registry and busybox-static (unpacked),
+# and nydusd and nydus-image, built from the crate nydus-rs (no Debian suite
+# ships them; a few minutes, once).
+E2E_DEBS := apache2-utils libc6-dev python3 strace
+NYDUS_RS_DIR = $(TEST_CACHE)/nydus-rs-2.2.0
+RUN_E2E = NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/e2e/run.sh
 # Cached between runs on this machine: Debian's containerd of three releases
 # and sid's nydus-snapshotter, unpacked (not installed), and the lifecycle
 # tests' debootstrap chroot.
 TEST_CACHE ?= /var/cache/nydus-overlayfs-tests
 
-.PHONY: all build man install package lint test bench fuzz stress deps-package deps-test deps-fuzz clean
+.PHONY: all build man install package lint test test-e2e bench fuzz stress deps-package deps-test deps-e2e deps-fuzz clean
 
 all: build
 
@@ -128,10 +137,15 @@ deps-test:
 	tools/fetch-suite-debs sid $(TEST_CACHE) nydus-snapshotter
 	tools/ensure-python-venv $(TEST_CACHE)/ansible-venv $(ANSIBLE_REQUIREMENTS)
 
+deps-e2e:
+	tools/ensure-debian-packages $(E2E_DEBS)
+	tools/fetch-suite-debs sid $(TEST_CACHE) nydus-snapshotter docker-registry busybox-static
+	tools/build-nydus-rs $(NYDUS_RS_DIR)
+
 # Unit and integration tests, make install, the packages' lifecycle under
-# dpkg/apt, piuparts and rpm in a chroot, then the Ansible role and the
-# image-builder recipe.
-test: deps-test package
+# dpkg/apt, piuparts and rpm in a chroot, the Ansible role and the
+# image-builder recipe, then a real container end to end.
+test: deps-test deps-e2e package
 	$(STATIC) NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) $(CARGO) test --locked $(CARGO_TARGET)
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
 	tests/make-install.sh
@@ -139,6 +153,12 @@ test: deps-test package
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/lifecycle/rpm.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/fleet/ansible.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/fleet/image.sh
+	$(RUN_E2E)
+
+# Only the end-to-end test: a container from a Nydus image through
+# containerd, nydus-snapshotter, nydusd and the installed .deb.
+test-e2e: deps-e2e package
+	$(RUN_E2E)
 
 # Per-mount cost, memory and size against a floor measured in the same run
 # (root; the packages' sizes come from make package).

@@ -74,11 +74,16 @@ listing() {
 }
 
 # quietly LOG COMMAND...: runs a chatty command with its output in LOG,
-# shown (the end of it) only when it fails.
+# shown (the end of it) only when it fails — with the values of extraoption
+# and io.katacontainers.volume hidden: containerd's own errors print them,
+# and they can carry credentials.
 quietly() {
     local log=$1
     shift
-    "$@" >"$log" 2>&1 || { tail -n 40 "$log"; return 1; }
+    "$@" >"$log" 2>&1 || {
+        tail -n 40 "$log" | sed -E 's/(extraoption|io\.katacontainers\.volume)=[^ ,"]*/\1=<hidden>/g'
+        return 1
+    }
 }
 
 # Whether the overlay at a chroot path is mounted without nodev and nosuid.
