@@ -262,4 +262,5 @@ check "no process is left running in the node" test -z "$(processes_in_node)"
 check "nothing is left mounted in the node but its /proc, /dev, /sys and /run" \
     test -z "$(awk -v root="$ROOT" 'index($5, root "/") == 1 && $5 !~ "^" root "/(proc|dev|sys|run)(/|$)"' /proc/self/mountinfo)"
 check "nor under its /run" test -z "$(awk -v run="$ROOT/run/" 'index($5, run) == 1' /proc/self/mountinfo)"
+echo "end to end in ${SECONDS} s"
 finish
