@@ -25,13 +25,14 @@ declare -A STARTED=()
 
 # The pull client (tests/e2e/nydus-pull), built once per version of its
 # source in a throwaway chroot against Debian's containerd Go sources, so
-# that the machine gets no Go toolchain and no containerd package.
-pull_client() {
+# that the machine gets no Go toolchain and no containerd package. Sets
+# PULL_CLIENT.
+build_pull_client() {
     local sum built build
     sum=$(sha256sum "$E2E/nydus-pull/main.go" | cut -c1-16)
     built=$CACHE/e2e/nydus-pull-$sum
     if [ ! -x "$built" ]; then
-        echo "e2e: building the pull client (once)" >&2
+        echo "e2e: building the pull client (once)"
         build=$WORK/gobuild
         mkdir -p "$build"
         tar -C "$build" -xzf "$BASE_TAR"
@@ -48,7 +49,7 @@ pull_client() {
         cp "$build/root/nydus-pull" "$built.tmp" && mv "$built.tmp" "$built"
         rm -rf "$build"
     fi
-    echo "$built"
+    PULL_CLIENT=$built
 }
 
 # A node: the cached bookworm chroot with what containers need mounted.
@@ -105,6 +106,10 @@ push_image() {
         "$E2E/push-nydus-image.py" "$NYDUS_BIN/nydus-image" "$rootfs" "$WORK/image" "$REGISTRY" e2e/probe:1
 }
 
+stopped() {
+    ! kill -0 "$1" 2>/dev/null
+}
+
 # wait_for WHAT COMMAND...: polls COMMAND for up to 30 s.
 wait_for() {
     local what=$1 tries=300
@@ -118,13 +123,14 @@ wait_for() {
 
 # Stops what this test started, by pid, in reverse order of need: containerd
 # (strace then ends with it), then the snapshotter, which stops its nydusd.
+# SIGTERM, and SIGKILL for what has not ended 30 s later.
 stop_started() {
     local name pid
     for name in containerd strace snapshotter registry; do
         pid=${STARTED[$name]:-}
         [ -n "$pid" ] || continue
         kill "$pid" 2>/dev/null || true
-        while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+        wait_for "$name to stop" stopped "$pid" || kill -9 "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
         unset "STARTED[$name]"
     done
@@ -160,7 +166,7 @@ processes_in_node() {
     return 0
 }
 
-PULL_CLIENT=$(pull_client)
+build_pull_client
 trap teardown EXIT
 
 step "1. A node: bookworm's containerd, sid's nydus-snapshotter and our .deb, installed by apt"
