@@ -146,6 +146,7 @@ teardown() {
         echo "e2e: still running in the node: $(tr '\0' ' ' </proc/"$pid"/cmdline | cut -c1-60); killing it" >&2
         kill -9 "$pid" 2>/dev/null || true
     done
+    remove_cgroups_made
 }
 
 # Whether a nydusd in the node has the FUSE mount at this node path.
@@ -155,6 +156,17 @@ nydusd_serves() {
         tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "^/usr/local/libexec/nydusd .*--mountpoint $1 " && return 0
     done
     return 1
+}
+
+# containerd's namespace cgroups ("default", in each hierarchy), which runc
+# makes for ctr's containers and leaves behind once they are empty.
+namespace_cgroups() {
+    find /sys/fs/cgroup -maxdepth 2 -type d -name default | sort
+}
+
+# Removes the namespace cgroups this test made (rmdir: only empty ones).
+remove_cgroups_made() {
+    comm -13 <(echo "$CGROUPS_BEFORE") <(namespace_cgroups) | xargs -r rmdir 2>/dev/null || true
 }
 
 # The pids of processes whose root is the node.
@@ -167,6 +179,7 @@ processes_in_node() {
 }
 
 build_pull_client
+CGROUPS_BEFORE=$(namespace_cgroups)
 trap teardown EXIT
 
 step "1. A node: bookworm's containerd, sid's nydus-snapshotter and our .deb, installed by apt"
@@ -268,5 +281,7 @@ check "no process is left running in the node" test -z "$(processes_in_node)"
 check "nothing is left mounted in the node but its /proc, /dev, /sys and /run" \
     test -z "$(awk -v root="$ROOT" 'index($5, root "/") == 1 && $5 !~ "^" root "/(proc|dev|sys|run)(/|$)"' /proc/self/mountinfo)"
 check "nor under its /run" test -z "$(awk -v run="$ROOT/run/" 'index($5, run) == 1' /proc/self/mountinfo)"
+remove_cgroups_made
+check "the cgroups runc made for the container are gone" test "$(namespace_cgroups)" = "$CGROUPS_BEFORE"
 echo "end to end in ${SECONDS} s"
 finish
