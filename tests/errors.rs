@@ -162,12 +162,7 @@ fn every_bad_request_fails_cleanly() {
             secret_extraoption()
         );
         let target = fx.path(case.target);
-        let output = run_helper(&[
-            "overlay".as_ref(),
-            target.as_os_str(),
-            "-o".as_ref(),
-            options.as_ref(),
-        ]);
+        let output = run_helper_on(&target, &options);
         let mounted: Vec<PathBuf> = mounted_under(fx.root())
             .into_iter()
             .filter(|p| *p != other_fs)

@@ -27,10 +27,8 @@ fn tree() -> Tree {
     let layers = fx.layers(3, 0);
     let [upper, work, target] = fx.dirs(["upper", "work", "merged"]);
     let options = format!(
-        "{},upperdir={},workdir={},{}",
-        lowerdir(&layers),
-        upper.display(),
-        work.display(),
+        "{},{}",
+        writable_options(&layers, &upper, &work),
         secret_extraoption()
     );
     Tree {

@@ -14,10 +14,8 @@ use nydus_overlayfs::overlay::OverlayMount;
 fn request(fx: &Fixture, layers: &[PathBuf]) -> OverlayMount {
     let [upper, work, target] = fx.dirs(["upper", "work", "merged"]);
     let options = format!(
-        "{},upperdir={},workdir={},{},dev,suid",
-        lowerdir(layers),
-        upper.display(),
-        work.display(),
+        "{},{},dev,suid",
+        writable_options(layers, &upper, &work),
         secret_extraoption()
     );
     OverlayMount::from_options(b"overlay", target, &[options.as_bytes()]).unwrap()

@@ -110,21 +110,14 @@ fn sequential_mount_and_unmount_cycles() {
     let layers = fx.layers(3, 0);
     let [upper, work, target] = fx.dirs(["upper", "work", "merged"]);
     let options = format!(
-        "{},upperdir={},workdir={},{}",
-        lowerdir(&layers),
-        upper.display(),
-        work.display(),
+        "{},{}",
+        writable_options(&layers, &upper, &work),
         secret_extraoption()
     );
     let mounts_before = mountinfo().len();
     let fds_before = open_fds();
     for cycle in 0..cycles {
-        let output = run_helper(&[
-            "overlay".as_ref(),
-            target.as_os_str(),
-            "-o".as_ref(),
-            options.as_ref(),
-        ]);
+        let output = run_helper_on(&target, &options);
         assert_mounted_silently(&output);
         assert!(
             target.join("layer-002").exists(),

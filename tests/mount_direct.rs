@@ -17,15 +17,6 @@ fn two_layer_tree() -> (Fixture, Vec<PathBuf>, PathBuf, PathBuf, PathBuf) {
     (fx, lowers, upper, work, target)
 }
 
-fn writable_options(lowers: &[PathBuf], upper: &Path, work: &Path) -> String {
-    format!(
-        "{},upperdir={},workdir={}",
-        lowerdir(lowers),
-        upper.display(),
-        work.display()
-    )
-}
-
 #[test]
 fn snapshotter_mount_is_an_overlay_with_the_nydus_options_dropped() {
     if !can_mount("snapshotter_mount_is_an_overlay_with_the_nydus_options_dropped") {
@@ -37,12 +28,7 @@ fn snapshotter_mount_is_an_overlay_with_the_nydus_options_dropped() {
         writable_options(&lowers, &upper, &work),
         secret_extraoption()
     );
-    let output = run_helper(&[
-        "overlay".as_ref(),
-        target.as_os_str(),
-        "-o".as_ref(),
-        options.as_ref(),
-    ]);
+    let output = run_helper_on(&target, &options);
     assert_mounted_silently(&output);
     assert_eq!(stdout(&output), "");
 
@@ -139,12 +125,7 @@ fn flags_mean_what_mount8_makes_of_them() {
             .status()
             .unwrap();
         assert!(status.success(), "mount(8) -o {words}");
-        let output = run_helper(&[
-            "overlay".as_ref(),
-            ours.as_os_str(),
-            "-o".as_ref(),
-            options.as_ref(),
-        ]);
+        let output = run_helper_on(&ours, &options);
         assert_mounted_silently(&output);
         let expected = without_paths(mount_at(&theirs).unwrap());
         let got = without_paths(mount_at(&ours).unwrap());
@@ -161,12 +142,7 @@ fn ro_mount_refuses_writes() {
     }
     let (_fx, lowers, upper, work, target) = two_layer_tree();
     let options = format!("{},ro", writable_options(&lowers, &upper, &work));
-    assert_mounted_silently(&run_helper(&[
-        "overlay".as_ref(),
-        target.as_os_str(),
-        "-o".as_ref(),
-        options.as_ref(),
-    ]));
+    assert_mounted_silently(&run_helper_on(&target, &options));
     let info = mount_at(&target).unwrap();
     assert!(
         info.has_mount_option("ro") && info.super_options[0] == "ro",
@@ -192,12 +168,7 @@ fn volatile_and_kata_volume_options() {
         writable_options(&lowers, &upper, &work),
         secret_extraoption()
     );
-    assert_mounted_silently(&run_helper(&[
-        "overlay".as_ref(),
-        target.as_os_str(),
-        "-o".as_ref(),
-        options.as_ref(),
-    ]));
+    assert_mounted_silently(&run_helper_on(&target, &options));
     let info = mount_at(&target).unwrap();
     // Linux 6.18 shows volatile as fsync=volatile.
     let volatile = |o: &String| o == "volatile" || o == "fsync=volatile";
@@ -226,12 +197,7 @@ fn dev_and_suid_are_in_effect() {
         writable_options(&lowers, &upper, &work),
         secret_extraoption()
     );
-    assert_mounted_silently(&run_helper(&[
-        "overlay".as_ref(),
-        target.as_os_str(),
-        "-o".as_ref(),
-        options.as_ref(),
-    ]));
+    assert_mounted_silently(&run_helper_on(&target, &options));
     assert_setuid_and_device_work(&target);
     unmount(&target);
 }
@@ -249,12 +215,7 @@ fn nosuid_and_nodev_are_honoured_when_asked() {
         "{},dev,suid,nodev,nosuid",
         writable_options(&lowers, &upper, &work)
     );
-    assert_mounted_silently(&run_helper(&[
-        "overlay".as_ref(),
-        target.as_os_str(),
-        "-o".as_ref(),
-        options.as_ref(),
-    ]));
+    assert_mounted_silently(&run_helper_on(&target, &options));
     let output = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(target.join("id"))
@@ -302,12 +263,7 @@ fn mount_many(count: usize, path_len: usize) {
         writable_options(&layers, &upper, &work),
         secret_extraoption()
     );
-    assert_mounted_silently(&run_helper(&[
-        "overlay".as_ref(),
-        target.as_os_str(),
-        "-o".as_ref(),
-        options.as_ref(),
-    ]));
+    assert_mounted_silently(&run_helper_on(&target, &options));
     assert_all_layers_mounted(&layers, &target);
     unmount(&target);
 }
@@ -355,12 +311,7 @@ fn mounts_paths_with_escaped_comma_and_colon() {
         escaped(&upper),
         escaped(&work)
     );
-    assert_mounted_silently(&run_helper(&[
-        "overlay".as_ref(),
-        target.as_os_str(),
-        "-o".as_ref(),
-        options.as_ref(),
-    ]));
+    assert_mounted_silently(&run_helper_on(&target, &options));
     assert_eq!(fs::read_to_string(target.join("odd")).unwrap(), "odd");
     assert_eq!(fs::read_to_string(target.join("plain")).unwrap(), "plain");
     fs::write(target.join("w"), "w").unwrap();

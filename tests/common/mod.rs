@@ -128,6 +128,16 @@ pub fn run_helper<S: AsRef<OsStr>>(args: &[S]) -> Output {
     Command::new(HELPER).args(args).output().unwrap()
 }
 
+/// Runs the helper as mount.fuse runs it: `overlay TARGET -o OPTIONS`.
+pub fn run_helper_on(target: &Path, options: &str) -> Output {
+    run_helper(&[
+        "overlay".as_ref(),
+        target.as_os_str(),
+        "-o".as_ref(),
+        OsStr::new(options),
+    ])
+}
+
 /// Runs Debian's real mount.fuse the way containerd does, with the helper's
 /// directory on PATH.
 pub fn run_mount_fuse<S: AsRef<OsStr>>(args: &[S]) -> Output {
@@ -147,6 +157,16 @@ pub fn mount_fuse() -> &'static str {
         "{path} is missing: install Debian's fuse3 package (make test does)"
     );
     path
+}
+
+/// The options of a writable overlay: lowerdir, upperdir and workdir.
+pub fn writable_options(lowers: &[PathBuf], upper: &Path, work: &Path) -> String {
+    format!(
+        "{},upperdir={},workdir={}",
+        lowerdir(lowers),
+        upper.display(),
+        work.display()
+    )
 }
 
 /// Joins paths into a lowerdir value.
