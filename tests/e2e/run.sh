@@ -39,8 +39,7 @@ build_pull_client() {
         cp /etc/resolv.conf "$build/etc/resolv.conf"
         mkdir -p "$build/root/go/src/nydus-pull"
         cp "$E2E/nydus-pull/main.go" "$build/root/go/src/nydus-pull/"
-        quietly "$WORK/gobuild.log" chroot "$build" env -i PATH="$SERVICE_PATH" HOME=/root \
-            DEBIAN_FRONTEND=noninteractive sh -ec '
+        quietly "$WORK/gobuild.log" chroot "$build" "${SERVICE_ENV[@]}" sh -ec '
             apt-get update -q
             apt-get install -q -y --no-install-recommends golang-go golang-github-containerd-containerd-dev
             cd /root/go/src/nydus-pull
@@ -207,14 +206,14 @@ step "2. A registry on loopback with a Nydus image; nydus-snapshotter, nydusd an
 start_registry
 quietly "$WORK/push.log" push_image
 printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$REGISTRY" "$REGISTRY_AUTH_B64" >"$ROOT/root/.docker/config.json"
-chroot "$ROOT" env -i PATH="$SERVICE_PATH" HOME=/root \
-    containerd-nydus-grpc --config /etc/nydus/config.toml --log-to-stdout \
+# chroot, not in_chroot: the daemons' own pids are what gets stopped.
+chroot "$ROOT" "${SERVICE_ENV[@]}" containerd-nydus-grpc --config /etc/nydus/config.toml --log-to-stdout \
     >"$WORK/snapshotter.log" 2>&1 </dev/null &
 STARTED[snapshotter]=$!
 check "nydus-snapshotter listens" wait_for "nydus-snapshotter" test -S "$ROOT/run/containerd-nydus/containerd-nydus-grpc.sock"
 # Every program containerd and its shims run, and what the helper writes.
 strace -f -qq -s 64 -o "$WORK/trace" -e trace=execve,clone,clone3,fork,vfork,write,writev \
-    chroot "$ROOT" env -i PATH="$SERVICE_PATH" HOME=/root containerd --log-level debug \
+    chroot "$ROOT" "${SERVICE_ENV[@]}" containerd --log-level debug \
     >"$WORK/containerd.log" 2>&1 </dev/null &
 STARTED[strace]=$!
 check "containerd listens" wait_for containerd test -S "$ROOT$CONTAINERD_SOCKET"
@@ -222,8 +221,7 @@ STARTED[containerd]=$(cat /proc/"${STARTED[strace]}"/task/*/children | awk '{pri
 
 step "3. Pull, then ctr run --snapshotter nydus as an unprivileged user"
 check "the image is pulled and unpacked by the nydus snapshotter" quietly "$WORK/pull.log" \
-    chroot "$ROOT" env -i PATH="$SERVICE_PATH" REGISTRY_AUTH="$REGISTRY_USER:$REGISTRY_PASSWORD" \
-    /srv/nydus-pull "$CONTAINERD_SOCKET" "$IMAGE"
+    in_chroot REGISTRY_AUTH="$REGISTRY_USER:$REGISTRY_PASSWORD" /srv/nydus-pull "$CONTAINERD_SOCKET" "$IMAGE"
 CONTAINER=nydus-e2e-$$
 # --allow-new-privs: ctr sets no_new_privs, which would hide the setuid bit
 # whatever the mount says; Kubernetes' default (allowPrivilegeEscalation)

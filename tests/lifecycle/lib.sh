@@ -59,9 +59,13 @@ new_chroot() {
     mount -t proc proc "$ROOT/proc"
 }
 
-# Runs a command in the chroot as a service would: systemd's PATH, no stdin.
+# The environment a service gets (systemd's PATH, nothing else), as an
+# env(1) command line to put before a command run in a chroot.
+SERVICE_ENV=(env -i PATH="$SERVICE_PATH" HOME=/root DEBIAN_FRONTEND=noninteractive)
+
+# Runs a command in the chroot as a service would: SERVICE_ENV, no stdin.
 in_chroot() {
-    chroot "$ROOT" env -i PATH="$SERVICE_PATH" HOME=/root DEBIAN_FRONTEND=noninteractive "$@" </dev/null
+    chroot "$ROOT" "${SERVICE_ENV[@]}" "$@" </dev/null
 }
 
 # What the chroot holds, as paths, types, modes and link targets — apart from
