@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use nydus_overlayfs::cli;
 use nydus_overlayfs::setup::cli as setup_cli;
+use nydus_overlayfs::setup::error as setup_error;
 use roff::{Roff, bold, roman};
 
 /// Extra sections after OPTIONS: (title, preformatted text).
@@ -31,7 +32,7 @@ fn main() -> std::io::Result<()> {
         setup_cli::command(),
         None,
         &[
-            ("EXIT STATUS", setup_cli::EXIT_STATUS),
+            ("EXIT STATUS", &setup_error::exit_status_text()),
             ("FILES", setup_cli::FILES),
         ],
         "nydus-overlayfs(8), containerd(8), systemctl(1)",

@@ -62,6 +62,18 @@ impl Node {
             }
         }
         fs::create_dir_all(node.path("/sbin")).unwrap();
+        // The package's drop-ins, where it installs them.
+        let dropins = node.path("/usr/share/nydus-overlayfs/containerd");
+        fs::create_dir_all(&dropins).unwrap();
+        for name in ["nydus-snapshotter.toml", "nydus-cri.toml"] {
+            fs::copy(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("packaging/containerd")
+                    .join(name),
+                dropins.join(name),
+            )
+            .unwrap();
+        }
         node
     }
 
@@ -414,7 +426,7 @@ fn refused_enables_change_nothing() {
             Some("[plugins.cri]\n"),
             Some(&nydus),
             &["--containerd-version", "1.6"],
-            "containerd 1.x with a version 1 config.toml is not supported",
+            "/etc/containerd/config.toml: config version 1 (no 'version' key), which names plugins differently: make it version 2 first",
         ),
         (
             Some("version = 2\n"),
@@ -676,7 +688,7 @@ fn enable_killed_anywhere_leaves_each_file_old_or_new_and_disable_recovers() {
     let switched = (traced.read(CONTAINERD_CONFIG), traced.read(NYDUS_CONFIG));
     let sequence = common::traced_syscalls(&log);
     assert!(
-        sequence.iter().filter(|s| *s == "rename").count() >= 10,
+        sequence.iter().filter(|s| *s == "renameat").count() >= 10,
         "{sequence:?}"
     );
 

@@ -8,10 +8,10 @@ use nydus_overlayfs::setup::cli::{self, SetupArgs};
 
 fn main() -> ExitCode {
     match cli::run(SetupArgs::parse()) {
-        Ok(code) => ExitCode::from(code),
+        Ok(exit) => ExitCode::from(exit.code()),
         Err(error) => {
             eprintln!("nydus-overlayfs-setup: {error}");
-            ExitCode::from(error.exit_code())
+            ExitCode::from(error.exit().code())
         }
     }
 }

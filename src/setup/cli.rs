@@ -4,37 +4,39 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+use super::apply::{self, Switch};
+use super::error::{Error, Exit};
+use super::facts::{Facts, GivenReleases};
 use super::layout::Layout;
 use super::probe::Version;
-use super::switch::{self, Versions};
-use super::{package, status};
-use crate::error::Error;
+use super::rootfs::NodeFs;
+use super::{package, report};
 
 const DESCRIPTION: &str = "\
 Switches this node's containerd and nydus-snapshotter to mount Nydus snapshots with \
-nydus-overlayfs, and back. enable adds the package's drop-ins to containerd's \
-config.toml imports (and, on containerd 1.6/1.7, the CRI settings into config.toml \
-itself) and sets [snapshot] enable_nydus_overlayfs = true (and nydus_overlayfs_path \
-on nydus-snapshotter 0.15+) in nydus-snapshotter's config.toml. Edits keep comments \
-and order, are written atomically, and are journaled in /var/lib/nydus-overlayfs so \
-that disable restores each file byte for byte (or, if it was edited since, removes \
-only our settings). Nothing is restarted unless --restart is given.
+nydus-overlayfs, and back. On containerd 1.6/1.7, enable imports the package's \
+nydus snapshotter drop-in into config.toml and sets the CRI keys there; on 2.x \
+with a version 2 config it imports the package's two drop-ins; with a version 3 or 4 \
+config (containerd 2.x; 2.3 writes 4) it sets the CRI images keys in config.toml, or, \
+when config.toml imports a directory of drop-ins (DIR/*.toml, as containerd 2.2+ \
+writes it), writes its own drop-in DIR/nydus-overlayfs.toml and leaves config.toml \
+alone. In nydus-snapshotter's config.toml it sets [snapshot] enable_nydus_overlayfs \
+= true (and nydus_overlayfs_path on nydus-snapshotter 0.15+). Edits keep every byte \
+they do not change (comments, order, line endings, mode, owner), follow links to the \
+file they lead to (the link stays a link), are written atomically, and are journaled \
+in /var/lib/nydus-overlayfs so that disable restores each file byte for byte (or, if \
+it was edited since, removes only our settings). One run at a time changes a node: \
+another waits for it. Nothing is restarted unless --restart is given.
+
+With --root DIR, every path is the node's under DIR: links are followed as the \
+node would follow them and nothing outside DIR is read or written.
+
+status reports what containerd and nydus-snapshotter will do with the settings \
+they load, whoever wrote them.
 
 Settings (the two config paths) are read from /etc/nydus-overlayfs/setup.toml. \
 If /etc/nydus-overlayfs/enable-on-install exists, installing or upgrading the \
 package runs enable.";
-
-macro_rules! exit_status {
-    () => {
-        "  0  done; for status: switched
-  1  an error (nothing was changed)
-  2  incorrect invocation
-  3  status: not switched
-  4  status: partly switched or broken (see the problems it lists)"
-    };
-}
-
-pub const EXIT_STATUS: &str = exit_status!();
 
 /// The files the man page lists.
 pub const FILES: &str = "\
@@ -49,7 +51,7 @@ pub const FILES: &str = "\
     version,
     about = "Switch containerd and nydus-snapshotter to nydus-overlayfs, and back",
     long_about = DESCRIPTION,
-    after_long_help = concat!("Exit status:\n", exit_status!()),
+    after_long_help = "See nydus-overlayfs-setup(8) for the exit status.",
 )]
 pub struct SetupArgs {
     /// Work on the node whose root filesystem is DIR (an image being built)
@@ -79,14 +81,20 @@ pub enum Action {
         /// Then restart nydus-snapshotter and containerd if something changed
         #[arg(long)]
         restart: bool,
+        /// Print what would change, and change nothing
+        #[arg(long, conflicts_with = "restart")]
+        dry_run: bool,
     },
     /// Undo enable: restore every file it changed, remove what it added
     Disable {
         /// Then restart nydus-snapshotter and containerd if something changed
         #[arg(long)]
         restart: bool,
+        /// Print what would change, and change nothing
+        #[arg(long, conflicts_with = "restart")]
+        dry_run: bool,
     },
-    /// Say what is switched, what is missing and which helper containerd runs
+    /// Say what containerd and nydus-snapshotter will do, what is missing and which helper runs
     Status {
         /// Print JSON (schema 1) instead of text
         #[arg(long)]
@@ -108,63 +116,63 @@ pub fn command() -> clap::Command {
     SetupArgs::command()
 }
 
-/// Runs one command; returns the exit code.
-pub fn run(args: SetupArgs) -> Result<u8, Error> {
+/// Runs one command; returns how it ends.
+pub fn run(args: SetupArgs) -> Result<Exit, Error> {
+    let node = NodeFs::open(&args.root).map_err(|e| Error::at(&args.root, e))?;
     let layout = match args.helper {
-        Some(helper) => Layout::new(&args.root, helper)?,
-        None => Layout::for_this_binary(&args.root)?,
+        Some(helper) => Layout::new(&node, helper)?,
+        None => Layout::for_this_binary(&node)?,
     };
-    let versions = || Versions::detect(&layout, args.containerd_version, args.snapshotter_version);
-    match args.action {
-        Action::Enable { restart } => {
-            let done = switch::enable(&layout, &switch::targets(&layout, versions())?)?;
-            report_changes(&layout, &done, restart, "already switched; nothing changed")
-        }
-        Action::Disable { restart } => {
-            let done = switch::disable(&layout)?;
-            report_changes(&layout, &done, restart, "nothing to undo; nothing changed")
-        }
+    let given = GivenReleases {
+        containerd: args.containerd_version,
+        snapshotter: args.snapshotter_version,
+    };
+    let (switch, restart, dry_run, unchanged) = match args.action {
+        Action::Enable { restart, dry_run } => (
+            Switch::Enable,
+            restart,
+            dry_run,
+            "already switched; nothing changed",
+        ),
+        Action::Disable { restart, dry_run } => (
+            Switch::Disable,
+            restart,
+            dry_run,
+            "nothing to undo; nothing changed",
+        ),
         Action::Status { json } => {
-            let status = status::status(&layout, versions());
-            print!(
-                "{}",
-                if json {
-                    status.to_json() + "\n"
-                } else {
-                    status.to_text()
-                }
-            );
-            Ok(status.state.exit_code())
+            let status = report::status(&Facts::gather(&node, &layout, given)?);
+            if json {
+                println!("{}", status.to_json());
+            } else {
+                print!("{}", status.to_text());
+            }
+            return Ok(status.state.exit());
         }
-        Action::PackageConfigure => Ok(report(package::configure(&layout))),
-        Action::PackageRemove => Ok(report(package::remove(&layout))),
-    }
-}
-
-fn report_changes(
-    layout: &Layout,
-    done: &[switch::Done],
-    restart: bool,
-    unchanged: &str,
-) -> Result<u8, Error> {
-    if done.is_empty() {
+        Action::PackageConfigure => return Ok(report_lines(package::configure(&node, &layout))),
+        Action::PackageRemove => return Ok(report_lines(package::remove(&node, &layout))),
+    };
+    let plan = apply::run(&node, &layout, given, switch, dry_run)?;
+    if plan.is_empty() {
         println!("{unchanged}");
-        return Ok(0);
-    }
-    for change in done {
-        println!("{change}");
-    }
-    if restart {
-        println!("{}", switch::restart_services(layout)?);
+    } else if dry_run {
+        print!("{plan}");
     } else {
-        println!("restart nydus-snapshotter and containerd to apply (or pass --restart)");
+        for change in &plan.changes {
+            println!("{}", change.describe(true));
+        }
+        if restart {
+            println!("{}", apply::restart_services(&node)?);
+        } else {
+            println!("restart nydus-snapshotter and containerd to apply (or pass --restart)");
+        }
     }
-    Ok(0)
+    Ok(Exit::Done)
 }
 
-fn report(lines: Vec<String>) -> u8 {
+fn report_lines(lines: Vec<String>) -> Exit {
     for line in lines {
         eprintln!("nydus-overlayfs-setup: {line}");
     }
-    0
+    Exit::Done
 }

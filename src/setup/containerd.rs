@@ -1,89 +1,409 @@
-//! What switching asks of containerd's config.toml, per containerd version
-//! and config version (measured with `containerd config dump`):
-//! - every version loads the nydus snapshotter's `[proxy_plugins.nydus]`
-//!   from our drop-in, once config.toml imports it;
-//! - 1.6/1.7: an imported CRI table replaces config.toml's whole CRI table
-//!   (CNI path, sandbox image, SystemdCgroup lost), so the CRI keys go into
-//!   config.toml itself;
-//! - 2.x: plugin tables deep-merge, so the CRI keys come from a drop-in of
-//!   the root's config version (a version 2 one carries the runc stanza
-//!   without which the 2→3 migration drops them).
+//! What containerd makes of its config files, and what switching asks of
+//! them, per containerd release and config version (measured with
+//! `containerd config dump` on Debian's 1.6, 1.7 and 2.1, and read in
+//! containerd's sources for 2.2 and 2.3):
+//! - every release loads the nydus snapshotter's `[proxy_plugins.nydus]`
+//!   from our drop-in (config version 2, read alike by 1.6 to 2.3) once a
+//!   loaded file imports it;
+//! - 1.6/1.7 (config version 2): an imported plugin table replaces
+//!   config.toml's whole table (CNI path, sandbox image, SystemdCgroup
+//!   lost), so the CRI keys go into config.toml itself;
+//! - 2.x reading a version 2 config.toml: plugin tables deep-merge, so the
+//!   CRI keys come from our version 2 CRI drop-in;
+//! - config versions 3 and 4 (2.x; 2.3 writes 4, which moved only the
+//!   server's own settings): the keys live in the images plugin's table. If
+//!   config.toml already imports a directory of drop-ins (`config default`
+//!   does from 2.2), enable writes its own drop-in there and leaves
+//!   config.toml alone; else it edits config.toml's images table.
 
+use std::path::{Path, PathBuf};
+
+use toml_edit::{DocumentMut, Item};
+
+use super::config_edit::{ConfigEdit, ManagedKey, parse};
 use super::layout::Layout;
 use super::probe::Version;
-use super::toml_keys::{ManagedKey, TomlSwitch};
 
-/// The CRI settings the nydus snapshotter needs.
+/// The newest config version this program knows how to switch.
+pub const NEWEST_CONFIG_VERSION: i64 = 4;
+
+/// The name of the drop-in enable writes into an imported directory.
+pub const DROP_IN_NAME: &str = "nydus-overlayfs.toml";
+
+/// The CRI plugin's table in a version 2 config, and where 1.x reads the
+/// snapshotter from.
+const CRI_V2: [&str; 2] = ["plugins", "io.containerd.grpc.v1.cri"];
+/// The images plugin's table, config versions 3 and 4.
+const IMAGES: [&str; 2] = ["plugins", "io.containerd.cri.v1.images"];
+
+/// The CRI settings the nydus snapshotter needs, beside the snapshotter.
 const CRI_SETTINGS: [(&str, bool); 2] = [
     ("disable_snapshot_annotations", false),
     ("discard_unpacked_layers", false),
 ];
 
-/// The switch for config.toml, given containerd's version and the file.
-pub fn switch(containerd: Version, config: Option<&str>) -> Result<TomlSwitch, String> {
-    let config_version = match config {
-        None => 2,
-        Some(text) => config_version(text)?,
-    };
-    let proxy = Layout::proxy_plugin_dropin().display().to_string();
-    let cri = Layout::cri_dropin().display().to_string();
-    let new_file = "version = 2\n".to_string();
-    match (containerd.major, config_version) {
-        (1, 2) => {
-            let table = ["plugins", "io.containerd.grpc.v1.cri", "containerd"];
-            let mut keys = vec![ManagedKey::new(
-                &[&table[..], &["snapshotter"]].concat(),
-                "nydus",
-            )];
-            keys.extend(
-                CRI_SETTINGS
-                    .iter()
-                    .map(|(key, value)| ManagedKey::new(&[&table[..], &[*key]].concat(), *value)),
-            );
-            Ok(TomlSwitch {
-                keys,
-                imports: vec![proxy],
-                new_file,
-            })
-        }
-        (2.., 2) => Ok(TomlSwitch {
-            keys: Vec::new(),
-            imports: vec![proxy, cri],
-            new_file,
-        }),
-        (2.., 3) => Ok(TomlSwitch {
-            keys: [("snapshotter", toml_edit::Value::from("nydus"))]
-                .into_iter()
-                .chain(
-                    CRI_SETTINGS
-                        .iter()
-                        .map(|(k, v)| (*k, toml_edit::Value::from(*v))),
-                )
-                .map(|(key, value)| {
-                    ManagedKey::new(&["plugins", "io.containerd.cri.v1.images", key], value)
-                })
-                .collect(),
-            imports: vec![proxy],
-            new_file,
-        }),
-        (major, version) => Err(format!(
-            "containerd {major}.x with a version {version} config.toml is not supported; migrate it with 'containerd config migrate' (containerd 1.6+ reads version 2)"
-        )),
+/// The config versions a containerd release reads.
+pub fn readable_versions(containerd: Version) -> (i64, i64) {
+    match (containerd.major, containerd.minor) {
+        (0 | 1, _) => (1, 2),
+        (2, 0..=2) => (2, 3),
+        _ => (2, NEWEST_CONFIG_VERSION),
     }
 }
 
-/// The `version` of a containerd config (1 when absent, as containerd reads it).
-pub fn config_version(text: &str) -> Result<i64, String> {
-    let doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
-        format!(
-            "not valid TOML: {}",
-            e.to_string().lines().next().unwrap_or("")
+/// A parsed containerd config file: its version (1 when absent, as
+/// containerd reads it) and imports.
+pub struct ConfigFile {
+    pub version: i64,
+    pub imports: Vec<String>,
+    doc: DocumentMut,
+}
+
+impl ConfigFile {
+    pub fn parse(text: &str) -> Result<ConfigFile, String> {
+        let doc = parse(text)?;
+        let version = match doc.get("version") {
+            None => 1,
+            Some(item) => item
+                .as_integer()
+                .ok_or_else(|| "'version' is not a number".to_string())?,
+        };
+        let imports = match doc.get("imports") {
+            None => Vec::new(),
+            Some(item) => item
+                .as_array()
+                .ok_or("'imports' is not an array")?
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or("'imports' holds a non-string")
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(ConfigFile {
+            version,
+            imports,
+            doc,
+        })
+    }
+
+    fn get(&self, path: &[&str]) -> Option<&Item> {
+        let mut item = self.doc.as_item();
+        for name in path {
+            item = item.as_table_like()?.get(name)?;
+        }
+        Some(item)
+    }
+
+    fn has_table(&self, path: &[&str]) -> bool {
+        self.get(path).is_some_and(Item::is_table_like)
+    }
+}
+
+/// Which file the switch edits for containerd, and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    pub path: PathBuf,
+    pub edit: ConfigEdit,
+}
+
+/// Why the switch for containerd cannot be made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// containerd's release is needed and unknown.
+    UnknownRelease,
+    /// The config file cannot be switched: why, and what to do.
+    Config(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::UnknownRelease => f.write_str("cannot tell containerd's version: containerd is not installed (or not on systemd's PATH); install it, or pass --containerd-version"),
+            Refusal::Config(why) => f.write_str(why),
+        }
+    }
+}
+
+/// The switch for containerd's config at `config_path`, whose text is
+/// `config` (`None`: no such file), given containerd's release when known.
+pub fn target(
+    containerd: Option<Version>,
+    config_path: &Path,
+    config: Option<&str>,
+) -> Result<Target, Refusal> {
+    let proxy = Layout::proxy_plugin_dropin().display().to_string();
+    let in_config = |edit: ConfigEdit| Target {
+        path: config_path.to_path_buf(),
+        edit,
+    };
+    let Some(text) = config else {
+        let containerd = containerd.ok_or(Refusal::UnknownRelease)?;
+        return Ok(in_config(version_2_edit(containerd, proxy)));
+    };
+    let file = ConfigFile::parse(text).map_err(Refusal::Config)?;
+    let version = file.version;
+    if version > NEWEST_CONFIG_VERSION {
+        return Err(Refusal::Config(format!(
+            "config version {version} is newer than version {NEWEST_CONFIG_VERSION}, the newest this nydus-overlayfs-setup knows: upgrade nydus-overlayfs"
+        )));
+    }
+    if let Some(containerd) = containerd {
+        let (oldest, newest) = readable_versions(containerd);
+        if !(oldest..=newest).contains(&version) {
+            return Err(Refusal::Config(format!(
+                "config version {version}, but containerd {}.{} reads versions {oldest} to {newest} only and will not start with it: fix the file first ('containerd config default' prints one it reads)",
+                containerd.major, containerd.minor
+            )));
+        }
+    }
+    match version {
+        1 => Err(Refusal::Config("config version 1 (no 'version' key), which names plugins differently: make it version 2 first ('containerd config default' prints one to start from)".to_string())),
+        2 => {
+            let containerd = containerd.ok_or(Refusal::UnknownRelease)?;
+            Ok(in_config(version_2_edit(containerd, proxy)))
+        }
+        _ => {
+            let edit = ConfigEdit {
+                keys: cri_keys(&IMAGES, &[]),
+                imports: vec![proxy],
+                new_file: format!("version = {version}\n"),
+            };
+            Ok(match imported_drop_in_dir(config_path, &file.imports) {
+                Some(dir) => Target {
+                    path: dir.join(DROP_IN_NAME),
+                    edit,
+                },
+                None => in_config(edit),
+            })
+        }
+    }
+}
+
+/// A version 2 config: on 1.x the CRI keys in config.toml itself; on 2.x
+/// our CRI drop-in beside the proxy one.
+fn version_2_edit(containerd: Version, proxy: String) -> ConfigEdit {
+    let new_file = "version = 2\n".to_string();
+    if containerd.major < 2 {
+        ConfigEdit {
+            keys: cri_keys(&CRI_V2, &["containerd"]),
+            imports: vec![proxy],
+            new_file,
+        }
+    } else {
+        ConfigEdit {
+            keys: Vec::new(),
+            imports: vec![proxy, Layout::cri_dropin().display().to_string()],
+            new_file,
+        }
+    }
+}
+
+fn cri_keys(table: &[&'static str], inner: &[&'static str]) -> Vec<ManagedKey> {
+    let at = |key: &'static str| [table, inner, &[key]].concat();
+    std::iter::once(ManagedKey::new(&at("snapshotter"), "nydus"))
+        .chain(
+            CRI_SETTINGS
+                .iter()
+                .map(|(key, value)| ManagedKey::new(&at(key), *value)),
         )
-    })?;
-    match doc.get("version") {
-        None => Ok(1),
-        Some(item) => item
-            .as_integer()
-            .ok_or_else(|| "'version' is not a number".to_string()),
+        .collect()
+}
+
+/// The directory of drop-ins config.toml imports, if it imports one as
+/// `DIR/*.toml` (what `config default` writes from 2.2 on).
+fn imported_drop_in_dir(config_path: &Path, imports: &[String]) -> Option<PathBuf> {
+    imports.iter().find_map(|import| {
+        let dir = import.strip_suffix("/*.toml")?;
+        (!has_glob(dir)).then(|| absolute_import(config_path, dir))
+    })
+}
+
+/// Whether containerd expands an import as a glob: only `*` makes it one.
+fn has_glob(text: &str) -> bool {
+    text.contains('*')
+}
+
+/// An import as containerd reads it: relative to the importing file's
+/// directory.
+pub fn absolute_import(importer: &Path, import: &str) -> PathBuf {
+    importer.parent().unwrap_or(Path::new("/")).join(import)
+}
+
+/// The settings containerd ends up with that decide whether it uses the
+/// nydus snapshotter, once config.toml and everything it imports is merged.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Effective {
+    /// `[proxy_plugins.nydus]`'s address, when it is a snapshotter.
+    pub nydus_plugin_address: Option<String>,
+    pub snapshotter: Option<String>,
+    pub disable_snapshot_annotations: Option<bool>,
+    pub discard_unpacked_layers: Option<bool>,
+}
+
+impl Effective {
+    /// Whether CRI pulls and mounts images with the nydus snapshotter, as
+    /// nydus-snapshotter needs it (annotations passed, layers kept).
+    pub fn uses_nydus(&self) -> bool {
+        self.nydus_plugin_address.is_some()
+            && self.snapshotter.as_deref() == Some("nydus")
+            && self.disable_snapshot_annotations == Some(false)
+            && self.discard_unpacked_layers != Some(true)
+    }
+}
+
+/// The files containerd loads, in its order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Loaded {
+    /// Each file with its text: config.toml first, then each import (globs
+    /// expanded and sorted), then theirs, breadth first; each file once.
+    pub files: Vec<(PathBuf, String)>,
+    /// Imports named without a glob that do not exist: containerd refuses
+    /// to start. (importing file, import)
+    pub missing: Vec<(PathBuf, PathBuf)>,
+}
+
+/// The files containerd loads from `root_config`. `read(path)` gives a
+/// file's text and `list(dir)` a directory's names.
+pub fn load_order(
+    root_config: &Path,
+    read: &mut dyn FnMut(&Path) -> Option<String>,
+    list: &mut dyn FnMut(&Path) -> Vec<String>,
+) -> Loaded {
+    let mut loaded = Loaded::default();
+    let mut pending: Vec<(Option<PathBuf>, PathBuf)> = vec![(None, root_config.to_path_buf())];
+    while !pending.is_empty() {
+        let (importer, path) = pending.remove(0);
+        if loaded.files.iter().any(|(p, _)| *p == path) {
+            continue;
+        }
+        let Some(text) = read(&path) else {
+            if let Some(importer) = importer {
+                loaded.missing.push((importer, path));
+            }
+            continue;
+        };
+        let imports = ConfigFile::parse(&text)
+            .map(|f| f.imports)
+            .unwrap_or_default();
+        for import in imports {
+            let import = absolute_import(&path, &import);
+            let name = import.file_name().map(|n| n.to_string_lossy().into_owned());
+            match (import.parent(), name) {
+                (Some(dir), Some(pattern)) if has_glob(&pattern) => {
+                    let mut names: Vec<String> = list(dir)
+                        .into_iter()
+                        .filter(|n| glob_matches(&pattern, n))
+                        .collect();
+                    names.sort();
+                    pending.extend(names.into_iter().map(|n| (None, dir.join(n))));
+                }
+                _ => pending.push((Some(path.clone()), import)),
+            }
+        }
+        loaded.files.push((path, text));
+    }
+    loaded
+}
+
+/// A file name against a pattern of `*` (as Go's filepath.Match: `*`
+/// matches any run of characters, a leading dot included).
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    fn matches(p: &[char], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some(('*', rest)) => (0..=n.len()).any(|i| matches(rest, &n[i..])),
+            Some((c, rest)) => n.first() == Some(c) && matches(rest, &n[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    matches(&p, &n)
+}
+
+/// The settings the loaded files add up to, for containerd `release`
+/// (`None`: unknown, when a version 2 file's meaning depends on it).
+/// Read in containerd's `LoadConfig`, `mergeConfig` and the CRI images
+/// plugin's config migration:
+/// - `[proxy_plugins.nydus]` is replaced whole by a later file's;
+/// - 1.x: a later file's CRI plugin table replaces the whole table;
+/// - 2.x: plugin tables deep-merge, later files winning; version 2 keys
+///   under the CRI plugin's `containerd` table move to the images table
+///   only where a `containerd.runtimes` table is beside them (2.0–2.2: in
+///   the merged config, and only when its version — the last file's that
+///   names one — is 2; 2.3+: file by file).
+pub fn effective(files: &[(PathBuf, String)], release: Option<Version>) -> Option<Effective> {
+    let files: Vec<ConfigFile> = files
+        .iter()
+        .filter_map(|(_, text)| ConfigFile::parse(text).ok())
+        .collect();
+    let release = match release {
+        Some(release) => release,
+        // Versions 3 and 4 are 2.x's alone.
+        None if files.iter().all(|f| f.version >= 3) => Version::new(2, 0, 0),
+        None => return None,
+    };
+    let mut effective = Effective::default();
+    for file in &files {
+        if let Some(plugin) = file
+            .get(&["proxy_plugins", "nydus"])
+            .and_then(Item::as_table_like)
+        {
+            let is_snapshotter = plugin.get("type").and_then(Item::as_str) == Some("snapshot");
+            effective.nydus_plugin_address = plugin
+                .get("address")
+                .and_then(Item::as_str)
+                .filter(|_| is_snapshotter)
+                .map(str::to_string);
+        }
+    }
+    let cri_containerd = [&CRI_V2[..], &["containerd"]].concat();
+    let has_runtimes =
+        |file: &ConfigFile| file.has_table(&[&cri_containerd[..], &["runtimes"]].concat());
+    if release.major < 2 {
+        if let Some(last) = files
+            .iter()
+            .rev()
+            .find(|f| f.version == 2 && f.has_table(&CRI_V2))
+        {
+            effective.merge_cri(last, &cri_containerd);
+        }
+        return Some(effective);
+    }
+    if release.minor >= 3 || release.major > 2 {
+        for file in &files {
+            effective.merge_cri(file, &IMAGES);
+            if file.version == 2 && has_runtimes(file) {
+                effective.merge_cri(file, &cri_containerd);
+            }
+        }
+    } else {
+        for file in &files {
+            effective.merge_cri(file, &IMAGES);
+        }
+        let merged_version = files.iter().rev().map(|f| f.version).find(|v| *v != 0);
+        if merged_version == Some(2) && files.iter().any(has_runtimes) {
+            for file in files.iter().filter(|f| f.version == 2) {
+                effective.merge_cri(file, &cri_containerd);
+            }
+        }
+    }
+    Some(effective)
+}
+
+impl Effective {
+    /// Takes the CRI keys `file` sets in `table`, over what came before.
+    fn merge_cri(&mut self, file: &ConfigFile, table: &[&str]) {
+        let at = |key: &str| file.get(&[table, &[key]].concat());
+        if let Some(value) = at("snapshotter").and_then(Item::as_str) {
+            self.snapshotter = Some(value.to_string());
+        }
+        if let Some(value) = at("disable_snapshot_annotations").and_then(Item::as_bool) {
+            self.disable_snapshot_annotations = Some(value);
+        }
+        if let Some(value) = at("discard_unpacked_layers").and_then(Item::as_bool) {
+            self.discard_unpacked_layers = Some(value);
+        }
     }
 }

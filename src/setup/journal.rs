@@ -1,225 +1,241 @@
 //! What `enable` must remember to undo itself exactly: for each file it
-//! changed, the file's path, its original bytes (or that it did not exist),
-//! the bytes it wrote, and the switch it applied. Every file, the journal's
-//! and the node's, is written whole to a temporary file and renamed over, so
-//! a crash leaves each either old or new, never half-written.
+//! changed, the file's path (the file a link leads to, not the link), its
+//! original bytes (or that it did not exist), the bytes it wrote, the edit
+//! it applied and how many directories it made for it. Each record is a
+//! directory of small files in the node's `/var/lib/nydus-overlayfs`, each
+//! written whole and renamed into place, so a crash leaves each either old
+//! or new, never half-written.
 
-use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::io;
 use std::path::{Path, PathBuf};
 
-use super::toml_keys::TomlSwitch;
+use toml_edit::{DocumentMut, Item, Table, Value};
+
+use super::config_edit::{ConfigEdit, ManagedKey, parse};
+use super::rootfs::{Missing, NodeFs};
 
 /// One changed file's record.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
+    /// The file changed, on the node, with no link in it.
     pub path: PathBuf,
     /// The bytes before the first enable; `None` when the file did not exist.
     pub original: Option<Vec<u8>>,
     /// The bytes enable last wrote.
     pub ours: Vec<u8>,
-    pub switch: TomlSwitch,
-    /// enable created the file's directory too.
-    pub created_parent: bool,
+    pub edit: ConfigEdit,
+    /// How many directories above the file enable made for it.
+    pub created_dirs: usize,
 }
 
-pub struct Journal {
+/// The records, by name, in a node's journal directory.
+pub struct Journal<'a> {
+    node: &'a NodeFs,
     dir: PathBuf,
 }
 
 /// The files of one entry; `path` first, as an entry exists once it has one.
-const ENTRY_FILES: [&str; 5] = ["path", "original", "ours", "switch.toml", "created-parent"];
+const ENTRY_FILES: [&str; 5] = ["path", "original", "ours", "edit.toml", "created-dirs"];
 
-impl Journal {
-    /// The journal in `dir` (a host path).
-    pub fn new(dir: PathBuf) -> Journal {
-        Journal { dir }
+impl<'a> Journal<'a> {
+    /// The journal in `dir`, a node path.
+    pub fn new(node: &'a NodeFs, dir: PathBuf) -> Journal<'a> {
+        Journal { node, dir }
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    fn entry_dir(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
+    fn file(&self, name: &str, file: &str) -> PathBuf {
+        self.dir.join(name).join(file)
+    }
+
+    fn read(&self, name: &str, file: &str) -> io::Result<Option<Vec<u8>>> {
+        self.node.read(&self.file(name, file))
     }
 
     pub fn get(&self, name: &str) -> io::Result<Option<Entry>> {
-        let dir = self.entry_dir(name);
-        let path = match fs::read(dir.join("path")) {
-            Ok(path) => PathBuf::from(String::from_utf8_lossy(&path).into_owned()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(path) = self.read(name, "path")? else {
+            return Ok(None);
         };
-        let original = match fs::read(dir.join("original")) {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e),
+        let invalid = |what: &str| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("journal entry {name}: {what}"),
+            )
         };
-        let switch = TomlSwitch::from_toml(&fs::read_to_string(dir.join("switch.toml"))?)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        let created_parent = dir.join("created-parent").exists();
+        let edit_text = self
+            .read(name, "edit.toml")?
+            .ok_or_else(|| invalid("edit.toml is missing"))?;
+        let edit = edit_from_toml(&String::from_utf8_lossy(&edit_text)).map_err(|e| invalid(&e))?;
+        let created_dirs = match self.read(name, "created-dirs")? {
+            None => 0,
+            Some(text) => String::from_utf8_lossy(&text)
+                .trim()
+                .parse()
+                .map_err(|_| invalid("created-dirs is not a number"))?,
+        };
         Ok(Some(Entry {
-            path,
-            original,
-            ours: fs::read(dir.join("ours"))?,
-            switch,
-            created_parent,
+            path: PathBuf::from(String::from_utf8_lossy(&path).into_owned()),
+            original: self.read(name, "original")?,
+            ours: self
+                .read(name, "ours")?
+                .ok_or_else(|| invalid("ours is missing"))?,
+            edit,
+            created_dirs,
         }))
+    }
+
+    fn write(&self, name: &str, file: &str, bytes: Option<&[u8]>) -> io::Result<()> {
+        let resolved = self.node.resolve(&self.file(name, file), Missing::Create)?;
+        match bytes {
+            Some(bytes) => resolved.write_atomically(bytes, 0o600),
+            None => resolved.remove(),
+        }
     }
 
     /// Records an entry. The `path` file is written last: an entry without
     /// it does not exist, so a crash midway leaves no half entry.
     pub fn put(&self, name: &str, entry: &Entry) -> io::Result<()> {
-        let dir = self.entry_dir(name);
-        fs::create_dir_all(&dir)?;
-        match &entry.original {
-            Some(bytes) => write_atomically(&dir.join("original"), bytes, 0o600)?,
-            None => remove_if_present(&dir.join("original"))?,
-        }
-        write_atomically(&dir.join("ours"), &entry.ours, 0o600)?;
-        write_atomically(
-            &dir.join("switch.toml"),
-            entry.switch.to_toml().as_bytes(),
-            0o600,
+        self.write(name, "original", entry.original.as_deref())?;
+        self.write(name, "ours", Some(&entry.ours))?;
+        self.write(
+            name,
+            "edit.toml",
+            Some(edit_to_toml(&entry.edit).as_bytes()),
         )?;
-        match entry.created_parent {
-            true => write_atomically(&dir.join("created-parent"), b"", 0o600)?,
-            false => remove_if_present(&dir.join("created-parent"))?,
-        }
-        write_atomically(
-            &dir.join("path"),
-            entry.path.as_os_str().as_encoded_bytes(),
-            0o600,
+        let dirs = entry.created_dirs.to_string();
+        self.write(
+            name,
+            "created-dirs",
+            (entry.created_dirs > 0).then_some(dirs.as_bytes()),
+        )?;
+        self.write(
+            name,
+            "path",
+            Some(entry.path.as_os_str().as_encoded_bytes()),
         )
     }
 
     /// Removes what a killed run left of these entries: temporary files,
     /// and entries it had not finished (no `path` yet: their file was never
     /// written, since enable writes a file only after its entry).
-    pub fn remove_interrupted(&self, entries: &[&str]) -> io::Result<()> {
-        for entry in entries {
-            let dir = self.entry_dir(entry);
+    pub fn remove_interrupted(&self, names: &[&str]) -> io::Result<()> {
+        for name in names {
             for file in ENTRY_FILES {
-                remove_stale_temporaries(&dir, &dir.join(file))?;
+                match self.node.resolve(&self.file(name, file), Missing::Fail) {
+                    Ok(resolved) => resolved.remove_stale_temporaries()?,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
             }
-            if !dir.join("path").exists() {
-                self.remove(entry)?;
+            if self.read(name, "path")?.is_none() {
+                self.remove(name)?;
             }
         }
         Ok(())
     }
 
-    /// Forgets an entry, `path` first for the same reason.
+    /// Forgets an entry, `path` first for the same reason; then its
+    /// directory, and the journal's, when empty.
     pub fn remove(&self, name: &str) -> io::Result<()> {
-        let dir = self.entry_dir(name);
         for file in ENTRY_FILES {
-            remove_if_present(&dir.join(file))?;
+            match self.node.resolve(&self.file(name, file), Missing::Fail) {
+                Ok(resolved) => {
+                    resolved.remove()?;
+                    resolved.remove_empty_dirs(2);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
         }
-        remove_dir_if_empty(&dir)?;
-        remove_dir_if_empty(&self.dir)
+        Ok(())
     }
 }
 
-fn remove_if_present(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
+/// The edit as TOML, for the journal.
+fn edit_to_toml(edit: &ConfigEdit) -> String {
+    let mut doc = DocumentMut::new();
+    doc.insert(
+        "imports",
+        Item::Value(Value::Array(edit.imports.iter().collect())),
+    );
+    doc.insert("new_file", toml_edit::value(edit.new_file.as_str()));
+    let mut keys = toml_edit::ArrayOfTables::new();
+    for key in &edit.keys {
+        let mut table = Table::new();
+        table.insert("path", Item::Value(Value::Array(key.path.iter().collect())));
+        table.insert("value", Item::Value(key.value.clone().decorated(" ", "")));
+        keys.push(table);
     }
+    doc.insert("key", Item::ArrayOfTables(keys));
+    doc.to_string()
 }
 
-fn remove_dir_if_empty(dir: &Path) -> io::Result<()> {
-    match fs::remove_dir(dir) {
-        Err(e)
-            if !matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::DirectoryNotEmpty
-            ) =>
-        {
-            Err(e)
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Replaces `path` with `bytes` atomically: a temporary file in the same
-/// directory, synced, then renamed over it. An existing file's mode and
-/// owner are kept; a new one gets `new_mode`. Temporary files a killed run
-/// left for the same path are removed first.
-pub fn write_atomically(path: &Path, bytes: &[u8], new_mode: u32) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    remove_stale_temporaries(dir, path)?;
-    let existing = fs::metadata(path).ok();
-    let mut temp = tempfile_in(dir, path)?;
-    let result = (|| {
-        temp.1.write_all(bytes)?;
-        let mode = existing
-            .as_ref()
-            .map_or(new_mode, |m| m.permissions().mode() & 0o7777);
-        temp.1.set_permissions(fs::Permissions::from_mode(mode))?;
-        if let Some(m) = &existing {
-            std::os::unix::fs::fchown(&temp.1, Some(m.uid()), Some(m.gid()))?;
-        }
-        temp.1.sync_all()?;
-        fs::rename(&temp.0, path)?;
-        fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp.0);
-    }
-    result
-}
-
-/// The prefix of the temporary files written for `path`.
-fn temporary_prefix(path: &Path) -> String {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    format!(".{name}.nydus-overlayfs.")
-}
-
-pub fn remove_stale_temporaries(dir: &Path, path: &Path) -> io::Result<()> {
-    let prefix = temporary_prefix(path);
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
+fn edit_from_toml(text: &str) -> Result<ConfigEdit, String> {
+    let doc = parse(text)?;
+    let strings = |item: Option<&Item>| -> Vec<String> {
+        item.and_then(Item::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
-    for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
-            remove_if_present(&entry.path())?;
+    let mut edit = ConfigEdit {
+        keys: Vec::new(),
+        imports: strings(doc.get("imports")),
+        new_file: doc
+            .get("new_file")
+            .and_then(Item::as_str)
+            .unwrap_or_default()
+            .to_string(),
+    };
+    if let Some(keys) = doc.get("key").and_then(Item::as_array_of_tables) {
+        for table in keys {
+            let value = table
+                .get("value")
+                .and_then(Item::as_value)
+                .ok_or("a key without a value")?;
+            edit.keys.push(ManagedKey {
+                path: strings(table.get("path")),
+                value: value.clone().decorated("", ""),
+            });
         }
     }
-    Ok(())
+    Ok(edit)
 }
 
-fn tempfile_in(dir: &Path, path: &Path) -> io::Result<(PathBuf, fs::File)> {
-    let prefix = temporary_prefix(path);
-    for attempt in 0..100 {
-        let temp = dir.join(format!("{prefix}{}.{attempt}", std::process::id()));
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-        {
-            Ok(file) => return Ok((temp, file)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        "no free temporary file name",
-    ))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Deletes `path` (a node file enable created), syncing its directory.
-pub fn remove_file(path: &Path) -> io::Result<()> {
-    remove_if_present(path)?;
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir)?.sync_all()?;
+    #[test]
+    fn entries_round_trip_and_go_away_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = NodeFs::open(dir.path()).unwrap();
+        let journal = Journal::new(&node, PathBuf::from("/var/lib/nydus-overlayfs"));
+        let entry = Entry {
+            path: PathBuf::from("/etc/containerd/managed.toml"),
+            original: Some(b"version = 2\r\n".to_vec()),
+            ours: b"ours".to_vec(),
+            edit: ConfigEdit {
+                keys: vec![ManagedKey::new(&["a", "b.c", "d"], false)],
+                imports: vec!["/usr/share/x.toml".into()],
+                new_file: "version = 2\n".into(),
+            },
+            created_dirs: 2,
+        };
+        journal.put("containerd-config", &entry).unwrap();
+        assert_eq!(journal.get("containerd-config").unwrap(), Some(entry));
+        assert_eq!(journal.get("nydus-config").unwrap(), None);
+        journal.remove("containerd-config").unwrap();
+        assert!(!dir.path().join("var/lib/nydus-overlayfs").exists());
+        assert!(
+            dir.path().join("var/lib").exists(),
+            "only the journal's directories go"
+        );
     }
-    Ok(())
 }

@@ -1,9 +1,11 @@
-//! Where things live on a node. Every path is the node's own (`/etc/...`);
-//! `Layout::host` maps it under `--root` for image builds and tests.
+//! Where things live on a node: the paths fixed at build time and the
+//! admin's settings. Every path is the node's own (`/etc/...`); the node's
+//! files are reached through [`NodeFs`], under `--root` or not.
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Error;
+use super::error::Error;
+use super::rootfs::NodeFs;
 
 /// Directories fixed at build time by `make` (SYSCONFDIR, DATADIR,
 /// LOCALSTATEDIR), with the FHS places the packages use as defaults.
@@ -38,7 +40,6 @@ pub const MOUNT_HELPER_LINK: &str = "/sbin/mount.fuse.nydus-overlayfs";
 
 #[derive(Clone, Debug)]
 pub struct Layout {
-    root: PathBuf,
     /// The helper as the node sees it: beside this setup binary.
     helper: PathBuf,
     settings: Settings,
@@ -52,38 +53,20 @@ pub struct Settings {
 }
 
 impl Layout {
-    /// The layout of the node under `root` (`/` for this machine), with the
-    /// helper at `helper` and the admin's settings read from it.
-    pub fn new(root: &Path, helper: PathBuf) -> Result<Layout, Error> {
-        let mut layout = Layout {
-            root: root.to_path_buf(),
+    /// The layout of `node`, with the helper at `helper` and the admin's
+    /// settings read from the node.
+    pub fn new(node: &NodeFs, helper: PathBuf) -> Result<Layout, Error> {
+        Ok(Layout {
             helper,
-            settings: Settings {
-                containerd_config: PathBuf::from("/etc/containerd/config.toml"),
-                nydus_config: PathBuf::from("/etc/nydus/config.toml"),
-            },
-        };
-        layout.settings = layout.read_settings()?;
-        Ok(layout)
+            settings: read_settings(node)?,
+        })
     }
 
     /// The layout for the running setup binary, its helper beside it.
-    pub fn for_this_binary(root: &Path) -> Result<Layout, Error> {
-        let exe = std::env::current_exe().map_err(|e| {
-            Error::usage(format!("cannot tell where this program is installed: {e}"))
-        })?;
-        Layout::new(root, exe.with_file_name(HELPER_NAME))
-    }
-
-    /// A node path as this process reaches it.
-    pub fn host(&self, node_path: impl AsRef<Path>) -> PathBuf {
-        let node_path = node_path.as_ref();
-        self.root
-            .join(node_path.strip_prefix("/").unwrap_or(node_path))
-    }
-
-    pub fn is_host_root(&self) -> bool {
-        self.root == Path::new("/")
+    pub fn for_this_binary(node: &NodeFs) -> Result<Layout, Error> {
+        let exe = std::env::current_exe()
+            .map_err(|e| Error::new(format!("cannot tell where this program is installed: {e}")))?;
+        Layout::new(node, exe.with_file_name(HELPER_NAME))
     }
 
     pub fn helper(&self) -> &Path {
@@ -108,6 +91,11 @@ impl Layout {
         Path::new(LOCALSTATEDIR).join("lib/nydus-overlayfs")
     }
 
+    /// The node's lock: in the journal's directory, inside the node's root.
+    pub fn lock_file() -> PathBuf {
+        Layout::state_dir().join("lock")
+    }
+
     /// The containerd drop-in that declares the nydus snapshotter plugin.
     pub fn proxy_plugin_dropin() -> PathBuf {
         Path::new(DATADIR).join("nydus-overlayfs/containerd/nydus-snapshotter.toml")
@@ -117,30 +105,33 @@ impl Layout {
     pub fn cri_dropin() -> PathBuf {
         Path::new(DATADIR).join("nydus-overlayfs/containerd/nydus-cri.toml")
     }
+}
 
-    fn read_settings(&self) -> Result<Settings, Error> {
-        let mut settings = self.settings.clone();
-        let file = Layout::settings_file();
-        let text = match std::fs::read_to_string(self.host(&file)) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(settings),
-            Err(e) => return Err(Error::usage(format!("cannot read {}: {e}", file.display()))),
+fn read_settings(node: &NodeFs) -> Result<Settings, Error> {
+    let mut settings = Settings {
+        containerd_config: PathBuf::from("/etc/containerd/config.toml"),
+        nydus_config: PathBuf::from("/etc/nydus/config.toml"),
+    };
+    let file = Layout::settings_file();
+    let bad = |what: String| Error::new(format!("{}: {what}", file.display()));
+    let text = match node.read(&file) {
+        Ok(Some(bytes)) => String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".into()))?,
+        Ok(None) => return Ok(settings),
+        Err(e) => return Err(bad(e.to_string())),
+    };
+    let doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e| bad(format!("not valid TOML: {e}")))?;
+    for (key, item) in doc.iter() {
+        let slot = match key {
+            "containerd_config" => &mut settings.containerd_config,
+            "nydus_config" => &mut settings.nydus_config,
+            other => return Err(bad(format!("unknown setting '{other}'"))),
         };
-        let bad = |what: String| Error::usage(format!("{}: {what}", file.display()));
-        let doc: toml_edit::DocumentMut = text
-            .parse()
-            .map_err(|e| bad(format!("not valid TOML: {e}")))?;
-        for (key, item) in doc.iter() {
-            let slot = match key {
-                "containerd_config" => &mut settings.containerd_config,
-                "nydus_config" => &mut settings.nydus_config,
-                other => return Err(bad(format!("unknown setting '{other}'"))),
-            };
-            let path = item.as_str().filter(|p| p.starts_with('/'));
-            *slot = PathBuf::from(
-                path.ok_or_else(|| bad(format!("'{key}' must be an absolute path in quotes")))?,
-            );
-        }
-        Ok(settings)
+        let path = item.as_str().filter(|p| p.starts_with('/'));
+        *slot = PathBuf::from(
+            path.ok_or_else(|| bad(format!("'{key}' must be an absolute path in quotes")))?,
+        );
     }
+    Ok(settings)
 }

@@ -2,14 +2,25 @@
 //! nydus-overlayfs and back, reporting its state, and what the packages'
 //! maintainer scripts ask of the binary. None of it is reachable from the
 //! mount helper, so no word containerd passes can trigger it.
+//!
+//! Every command runs facts → plan → apply → report: [`facts`] reads the
+//! node once (through [`rootfs`], inside its root), [`plan`] decides from
+//! those facts alone, [`apply`] carries a plan out under the node's
+//! [`lock`] with the [`journal`], and [`report`] says what the node does.
 
+pub mod apply;
 pub mod cli;
+pub mod config_edit;
 pub mod containerd;
+pub mod error;
+pub mod facts;
 pub mod journal;
 pub mod layout;
+pub mod lock;
 pub mod package;
+pub mod plan;
 pub mod probe;
+pub mod report;
+pub mod rootfs;
 pub mod snapshotter;
-pub mod status;
-pub mod switch;
-pub mod toml_keys;
+pub mod text_form;

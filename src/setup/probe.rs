@@ -3,11 +3,11 @@
 //! container. Everything here only reads.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::layout::{Layout, MOUNT_HELPER_LINK, SERVICE_PATH};
+use super::layout::{MOUNT_HELPER_LINK, SERVICE_PATH};
+use super::rootfs::{Missing, NodeFs};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version {
@@ -54,15 +54,25 @@ impl std::fmt::Display for Version {
     }
 }
 
-/// The first executable `name` in `search_path` on the node; node path.
-pub fn find_program(layout: &Layout, name: &str, search_path: &[PathBuf]) -> Option<PathBuf> {
+/// The first executable `name` in `search_path` on the node; its node path
+/// as found (links not followed, as PATH lookups report it).
+pub fn find_program(node: &NodeFs, name: &str, search_path: &[PathBuf]) -> Option<PathBuf> {
     search_path
         .iter()
         .map(|dir| dir.join(name))
-        .find(|candidate| {
-            fs::metadata(layout.host(candidate))
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .find(|candidate| is_executable(node, candidate))
+}
+
+fn is_executable(node: &NodeFs, path: &Path) -> bool {
+    node.resolve(path, Missing::Fail)
+        .ok()
+        .and_then(|r| {
+            r.owner_and_mode()
+                .ok()
+                .flatten()
+                .map(|m| (r.is_regular(), m))
         })
+        .is_some_and(|(regular, (_, _, mode))| regular && mode & 0o111 != 0)
 }
 
 pub fn service_path() -> Vec<PathBuf> {
@@ -70,9 +80,9 @@ pub fn service_path() -> Vec<PathBuf> {
 }
 
 /// The version `program --version` reports, run from the node's tree.
-pub fn program_version(layout: &Layout, name: &str) -> Option<Version> {
-    let program = find_program(layout, name, &service_path())?;
-    let output = Command::new(layout.host(&program))
+pub fn program_version(node: &NodeFs, program: &Path) -> Option<Version> {
+    let resolved = node.canonical(program)?;
+    let output = Command::new(node.host_path(&resolved))
         .arg("--version")
         .output()
         .ok()?;
@@ -80,10 +90,49 @@ pub fn program_version(layout: &Layout, name: &str) -> Option<Version> {
         .or_else(|| Version::find_in(&String::from_utf8_lossy(&output.stderr)))
 }
 
+/// The version of the Debian package that installed `program` (a node
+/// path), from the node's dpkg database: for builds that print no version
+/// of their own (Debian's nydus-snapshotter says "Version: unknown").
+pub fn dpkg_version(node: &NodeFs, program: &Path) -> Option<Version> {
+    let info = Path::new("/var/lib/dpkg/info");
+    let wanted: Vec<PathBuf> = [Some(program.to_path_buf()), node.canonical(program)]
+        .into_iter()
+        .flatten()
+        .collect();
+    let package = node.list(info).ok()?.into_iter().find_map(|name| {
+        let name = name.to_str()?;
+        let package = name.strip_suffix(".list")?;
+        let list = node.read(&info.join(name)).ok()??;
+        String::from_utf8_lossy(&list)
+            .lines()
+            .any(|line| wanted.iter().any(|w| Path::new(line) == w))
+            .then(|| package.split(':').next().unwrap_or(package).to_string())
+    })?;
+    let status = node.read(Path::new("/var/lib/dpkg/status")).ok()??;
+    let status = String::from_utf8_lossy(&status);
+    status.split("\n\n").find_map(|stanza| {
+        let field = |name: &str| {
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix(name).map(str::trim))
+        };
+        (field("Package:") == Some(package.as_str())
+            && field("Status:").is_some_and(|s| s.ends_with("installed")))
+        .then(|| field("Version:").and_then(debian_upstream_version))
+        .flatten()
+    })
+}
+
+/// The upstream part of a Debian version: `1:0.13.4-2` → 0.13.4.
+fn debian_upstream_version(text: &str) -> Option<Version> {
+    let text = text.split_once(':').map_or(text, |(_, rest)| rest);
+    Version::parse(text)
+}
+
 /// The PATH containerd runs with: that of the running daemon when there is
 /// one on this machine, else systemd's default for services.
-pub fn containerd_search_path(layout: &Layout) -> (Vec<PathBuf>, &'static str) {
-    if layout.is_host_root() {
+pub fn containerd_search_path(node: &NodeFs) -> (Vec<PathBuf>, &'static str) {
+    if node.is_host_root() {
         if let Some(path) = running_containerd_path() {
             return (path, "the running containerd");
         }
@@ -134,7 +183,7 @@ pub fn overlay_registered() -> bool {
 }
 
 /// The mount.fuse that containerd would run, if the node has one.
-pub fn mount_fuse(layout: &Layout) -> Option<PathBuf> {
+pub fn mount_fuse(node: &NodeFs) -> Option<PathBuf> {
     [
         "/sbin/mount.fuse",
         "/usr/sbin/mount.fuse",
@@ -143,54 +192,16 @@ pub fn mount_fuse(layout: &Layout) -> Option<PathBuf> {
     ]
     .iter()
     .map(PathBuf::from)
-    .find(|p| layout.host(p).exists())
+    .find(|p| node.canonical(p).is_some())
 }
 
-/// Whether mount(8)'s `/sbin/mount.fuse.nydus-overlayfs` leads where the
-/// helper path leads.
-pub fn mount_helper_link_leads_to_helper(layout: &Layout) -> bool {
-    resolve(layout, MOUNT_HELPER_LINK.as_ref()) == resolve(layout, layout.helper())
-}
-
-/// Where `path` leads on the node once every symbolic link is followed
-/// inside the node's root (absolute links included), or `None` when it leads
-/// nowhere.
-pub fn resolve(layout: &Layout, path: &Path) -> Option<PathBuf> {
-    use std::path::Component;
-    let mut resolved = PathBuf::from("/");
-    let mut pending: Vec<PathBuf> = vec![path.to_path_buf()];
-    let mut links_followed = 0;
-    while let Some(next) = pending.pop() {
-        let mut components = next.components();
-        let Some(first) = components.next() else {
-            continue;
-        };
-        let rest = components.as_path().to_path_buf();
-        if !rest.as_os_str().is_empty() {
-            pending.push(rest);
-        }
-        match first {
-            Component::RootDir => resolved = PathBuf::from("/"),
-            Component::CurDir | Component::Prefix(_) => {}
-            Component::ParentDir => {
-                resolved.pop();
-            }
-            Component::Normal(name) => {
-                let candidate = resolved.join(name);
-                let host = layout.host(&candidate);
-                if fs::symlink_metadata(&host).ok()?.file_type().is_symlink() {
-                    links_followed += 1;
-                    if links_followed > 40 {
-                        return None;
-                    }
-                    pending.push(fs::read_link(&host).ok()?);
-                } else {
-                    resolved = candidate;
-                }
-            }
-        }
-    }
-    Some(resolved)
+/// Whether mount(8)'s `/sbin/mount.fuse.nydus-overlayfs` is there and
+/// leads where `helper` leads (the helper itself may be missing: the link
+/// is still ours).
+pub fn mount_helper_link_leads_to(node: &NodeFs, helper: &Path) -> bool {
+    let link = Path::new(MOUNT_HELPER_LINK);
+    let leads = |path: &Path| node.locate(path).ok().map(|l| l.node_path);
+    node.entry(link).is_ok_and(|entry| entry.exists()) && leads(link) == leads(helper)
 }
 
 #[cfg(test)]
@@ -218,10 +229,23 @@ mod tests {
             ),
             ("Version: 0.13.4+ds1", Some(Version::new(0, 13, 4))),
             ("no version here v.x", None),
+            // Debian's build of nydus-snapshotter 0.13.4, verbatim.
+            (
+                "Version:     unknown\nRevision:    unknown\nGo version:  go1.26.5\nBuild time:  unknown\n",
+                None,
+            ),
         ];
         for (text, expected) in cases {
             assert_eq!(Version::find_in(text), expected, "{text}");
         }
         assert!(Version::new(0, 15, 0) > Version::new(0, 13, 4));
+        assert_eq!(
+            debian_upstream_version("1:0.13.4-2+b1"),
+            Some(Version::new(0, 13, 4))
+        );
+        assert_eq!(
+            debian_upstream_version("0.13.4+ds1-1"),
+            Some(Version::new(0, 13, 4))
+        );
     }
 }

@@ -2,29 +2,66 @@
 //! drop-in mechanism): `[snapshot] enable_nydus_overlayfs = true` — the
 //! modern form of `--enable-nydus-overlayfs` — and, from 0.15 on, the
 //! helper's absolute path, so containerd runs ours whatever its PATH holds.
+//! And what a config file makes nydus-snapshotter do.
 
 use std::path::Path;
 
+use toml_edit::Item;
+
+use super::config_edit::{ConfigEdit, ManagedKey, parse};
 use super::probe::Version;
-use super::toml_keys::{ManagedKey, TomlSwitch};
 
 /// The first nydus-snapshotter with `nydus_overlayfs_path`.
 pub const PATH_SETTING_SINCE: Version = Version::new(0, 15, 0);
 
-pub fn switch(helper: &Path, snapshotter: Option<Version>) -> TomlSwitch {
-    let mut keys = vec![ManagedKey::new(
-        &["snapshot", "enable_nydus_overlayfs"],
-        true,
-    )];
-    if snapshotter.is_some_and(|v| v >= PATH_SETTING_SINCE) {
-        keys.push(ManagedKey::new(
-            &["snapshot", "nydus_overlayfs_path"],
-            helper.display().to_string(),
-        ));
+/// The helper's name when the config names none: found through PATH.
+pub const DEFAULT_HELPER: &str = "nydus-overlayfs";
+
+const ENABLE: [&str; 2] = ["snapshot", "enable_nydus_overlayfs"];
+const HELPER_PATH: [&str; 2] = ["snapshot", "nydus_overlayfs_path"];
+
+pub fn edit(helper: &Path, snapshotter: Option<Version>) -> ConfigEdit {
+    let mut keys = vec![ManagedKey::new(&ENABLE, true)];
+    if pins_helper(snapshotter) {
+        keys.push(ManagedKey::new(&HELPER_PATH, helper.display().to_string()));
     }
-    TomlSwitch {
+    ConfigEdit {
         keys,
         imports: Vec::new(),
         new_file: "version = 1\n".to_string(),
     }
+}
+
+/// Whether this release reads `nydus_overlayfs_path`.
+pub fn pins_helper(snapshotter: Option<Version>) -> bool {
+    snapshotter.is_some_and(|v| v >= PATH_SETTING_SINCE)
+}
+
+/// What nydus-snapshotter does with its config file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Effective {
+    /// It hands containerd `fuse.nydus-overlayfs` mounts.
+    pub enables_helper: bool,
+    /// The helper it names: a path, or a name containerd finds in PATH.
+    /// Releases before 0.15 ignore `nydus_overlayfs_path`; when the release
+    /// is unknown, a path the file names is taken to be read.
+    pub helper: String,
+}
+
+pub fn effective(config: &str, snapshotter: Option<Version>) -> Result<Effective, String> {
+    let doc = parse(config)?;
+    let get = |path: &[&str]| -> Option<&Item> {
+        let mut item = doc.as_item();
+        for name in path {
+            item = item.as_table_like()?.get(name)?;
+        }
+        Some(item)
+    };
+    let named = get(&HELPER_PATH)
+        .and_then(Item::as_str)
+        .filter(|p| !p.is_empty() && snapshotter.is_none_or(|v| v >= PATH_SETTING_SINCE));
+    Ok(Effective {
+        enables_helper: get(&ENABLE).and_then(Item::as_bool) == Some(true),
+        helper: named.unwrap_or(DEFAULT_HELPER).to_string(),
+    })
 }

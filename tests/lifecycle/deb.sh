@@ -54,9 +54,11 @@ done
 check "dpkg --verify containerd reports only config.toml" \
     test "$(in_chroot dpkg --verify containerd | awk '{print $NF}')" = /etc/containerd/config.toml
 in_chroot nydus-overlayfs-setup status >"$LIFECYCLE_WORK/status" || true
-check "status: containerd's config.toml switched" grep -qE '^containerd \(1\.6\.[0-9]+\): /etc/containerd/config.toml switched$' "$LIFECYCLE_WORK/status"
-check "status: nydus-snapshotter's config.toml switched" grep -qE '^nydus-snapshotter .*: /etc/nydus/config.toml switched$' "$LIFECYCLE_WORK/status"
-check "status: containerd's PATH runs our helper" grep -qxF "containerd's PATH (systemd's default for services) runs: /usr/sbin/nydus-overlayfs (ours)" "$LIFECYCLE_WORK/status"
+check "status: containerd (1.6) uses the nydus snapshotter" grep -qxE 'containerd\.version: 1\.6\.[0-9]+' "$LIFECYCLE_WORK/status"
+check "status: containerd switched, by nydus-overlayfs-setup" grep -qx 'containerd.switched_by: nydus-overlayfs-setup' "$LIFECYCLE_WORK/status"
+check "status: nydus-snapshotter switched" grep -qx 'nydus_snapshotter.switched: true' "$LIFECYCLE_WORK/status"
+check "status: containerd's PATH runs our helper" grep -qx 'containerd_path_lookup.found: /usr/sbin/nydus-overlayfs' "$LIFECYCLE_WORK/status"
+check "status: whose PATH that is" grep -qx "containerd_path_lookup.search_path_of: systemd's default for services" "$LIFECYCLE_WORK/status"
 check "a second enable changes nothing" bash -c "chroot '$ROOT' nydus-overlayfs-setup enable | grep -qx 'already switched; nothing changed'"
 check "disable" in_chroot nydus-overlayfs-setup disable
 check "containerd's config.toml is byte-identical again" cmp "$ROOT/etc/containerd/config.toml" "$LIFECYCLE_WORK/containerd-config.orig"

@@ -1,6 +1,8 @@
-//! Format-preserving edits of a TOML file by the keys this project manages:
-//! comments, order and spacing of everything else are kept. A switch can be
-//! applied, checked ("applying changes nothing") and reverted key by key.
+//! What switching asks of one TOML file — keys with our values, entries for
+//! containerd's `imports` — and the format-preserving editor that applies
+//! it: comments, order, spacing and quote style of everything else are
+//! kept. An edit can be applied, checked ("applying changes nothing") and
+//! reverted key by key.
 
 use toml_edit::{Array, DocumentMut, Item, Table, TableLike, Value};
 
@@ -32,7 +34,7 @@ impl ManagedKey {
 
 /// What switching the node asks of one TOML file.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct TomlSwitch {
+pub struct ConfigEdit {
     pub keys: Vec<ManagedKey>,
     /// Entries for the top-level `imports` array (containerd's drop-ins).
     pub imports: Vec<String>,
@@ -40,7 +42,7 @@ pub struct TomlSwitch {
     pub new_file: String,
 }
 
-impl TomlSwitch {
+impl ConfigEdit {
     /// The file with the switch applied.
     pub fn apply(&self, current: Option<&str>) -> Result<String, String> {
         let mut doc = parse(current.unwrap_or(&self.new_file))?;
@@ -74,7 +76,7 @@ impl TomlSwitch {
     }
 
     /// Both switches' keys and imports: what two enables asked for in all.
-    pub fn union(mut self, other: &TomlSwitch) -> TomlSwitch {
+    pub fn union(mut self, other: &ConfigEdit) -> ConfigEdit {
         for key in &other.keys {
             if !self.keys.iter().any(|k| k.path == key.path) {
                 self.keys.push(key.clone());
@@ -87,63 +89,9 @@ impl TomlSwitch {
         }
         self
     }
-
-    /// The switch as TOML, for the journal.
-    pub fn to_toml(&self) -> String {
-        let mut doc = DocumentMut::new();
-        doc.insert(
-            "imports",
-            Item::Value(Value::Array(self.imports.iter().collect())),
-        );
-        doc.insert("new_file", toml_edit::value(self.new_file.as_str()));
-        let mut keys = toml_edit::ArrayOfTables::new();
-        for key in &self.keys {
-            let mut table = Table::new();
-            table.insert("path", Item::Value(Value::Array(key.path.iter().collect())));
-            table.insert("value", Item::Value(key.value.clone().decorated(" ", "")));
-            keys.push(table);
-        }
-        doc.insert("key", Item::ArrayOfTables(keys));
-        doc.to_string()
-    }
-
-    pub fn from_toml(text: &str) -> Result<TomlSwitch, String> {
-        let doc = parse(text)?;
-        let strings = |item: Option<&Item>| -> Vec<String> {
-            item.and_then(Item::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let mut switch = TomlSwitch {
-            keys: Vec::new(),
-            imports: strings(doc.get("imports")),
-            new_file: doc
-                .get("new_file")
-                .and_then(Item::as_str)
-                .unwrap_or_default()
-                .to_string(),
-        };
-        if let Some(keys) = doc.get("key").and_then(Item::as_array_of_tables) {
-            for table in keys {
-                let value = table
-                    .get("value")
-                    .and_then(Item::as_value)
-                    .ok_or("journal: key without value")?;
-                switch.keys.push(ManagedKey {
-                    path: strings(table.get("path")),
-                    value: value.clone().decorated("", ""),
-                });
-            }
-        }
-        Ok(switch)
-    }
 }
 
-fn parse(text: &str) -> Result<DocumentMut, String> {
+pub fn parse(text: &str) -> Result<DocumentMut, String> {
     text.parse::<DocumentMut>().map_err(|e| {
         format!(
             "not valid TOML: {}",
@@ -340,9 +288,9 @@ version = 2
       snapshotter = "overlayfs"
 "#;
 
-    fn switch() -> TomlSwitch {
+    fn switch() -> ConfigEdit {
         let cri = ["plugins", "io.containerd.grpc.v1.cri", "containerd"];
-        TomlSwitch {
+        ConfigEdit {
             keys: vec![
                 ManagedKey::new(&[&cri[..], &["snapshotter"]].concat(), "nydus"),
                 ManagedKey::new(&[&cri[..], &["discard_unpacked_layers"]].concat(), false),
@@ -433,13 +381,13 @@ version = 2
     #[test]
     fn new_keys_are_indented_and_strings_keep_their_quotes() {
         let config = "version = 3\n[plugins]\n  [plugins.'cri']\n    snapshotter = 'overlayfs'\n  [plugins.'empty']\n";
-        let switch = TomlSwitch {
+        let switch = ConfigEdit {
             keys: vec![
                 ManagedKey::new(&["plugins", "cri", "snapshotter"], "nydus"),
                 ManagedKey::new(&["plugins", "cri", "other"], false),
                 ManagedKey::new(&["plugins", "empty", "x"], true),
             ],
-            ..TomlSwitch::default()
+            ..ConfigEdit::default()
         };
         let applied = switch.apply(Some(config)).unwrap();
         assert_eq!(
@@ -459,11 +407,5 @@ version = 2
                 .unwrap_err()
                 .starts_with("not valid TOML")
         );
-    }
-
-    #[test]
-    fn switch_round_trips_through_the_journal_format() {
-        let s = switch();
-        assert_eq!(TomlSwitch::from_toml(&s.to_toml()).unwrap(), s);
     }
 }

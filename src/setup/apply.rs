@@ -1,0 +1,177 @@
+//! enable and disable as one transaction per node: take the node's lock,
+//! gather the facts, plan, then apply the plan through the journal and
+//! release the lock. A dry run stops after planning — the same facts, the
+//! same plan.
+//!
+//! enable journals each file's original before touching the file and writes
+//! each file atomically; a failed write puts back every file already
+//! written and the journal as it was.
+
+use std::io;
+use std::process::Command;
+
+use super::error::Error;
+use super::facts::{ENTRIES, Facts, GivenReleases};
+use super::journal::Journal;
+use super::layout::Layout;
+use super::lock::{NodeLock, WAIT_LIMIT};
+use super::plan::{self, Action, Change, Plan};
+use super::rootfs::{Missing, NodeFs};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Switch {
+    Enable,
+    Disable,
+}
+
+/// Plans `switch` under the node's lock and, unless `dry_run`, applies it;
+/// returns the plan (what was done, or would be).
+pub fn run(
+    node: &NodeFs,
+    layout: &Layout,
+    given: GivenReleases,
+    switch: Switch,
+    dry_run: bool,
+) -> Result<Plan, Error> {
+    let lock = NodeLock::acquire(node, &Layout::lock_file(), WAIT_LIMIT, &mut |holder| {
+        eprintln!(
+            "nydus-overlayfs-setup: waiting for another nydus-overlayfs-setup{} to finish",
+            holder.map_or(String::new(), |pid| format!(" (pid {pid})"))
+        )
+    })
+    .map_err(Error::new)?;
+    let result = (|| {
+        let facts = Facts::gather(node, layout, given)?;
+        let plan = match switch {
+            Switch::Enable => plan::enable(&facts)?,
+            Switch::Disable => plan::disable(&facts)?,
+        };
+        if !dry_run {
+            apply(node, &facts, &plan)?;
+        }
+        Ok(plan)
+    })();
+    lock.release();
+    result
+}
+
+fn apply(node: &NodeFs, facts: &Facts, plan: &Plan) -> Result<(), Error> {
+    let journal = Journal::new(node, Layout::state_dir());
+    clean_up_interrupted_runs(node, facts, &journal)?;
+    for (done, change) in plan.changes.iter().enumerate() {
+        if let Err(error) = apply_change(node, &journal, change) {
+            for written in plan.changes[..done].iter().rev() {
+                undo(node, &journal, written);
+            }
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
+/// Removes the temporary files a killed enable or disable left beside the
+/// files it changes and in the journal, so that no half-written file stays.
+fn clean_up_interrupted_runs(node: &NodeFs, facts: &Facts, journal: &Journal) -> Result<(), Error> {
+    let files = [
+        &facts.settings.containerd_config,
+        &facts.settings.nydus_config,
+    ]
+    .into_iter()
+    .chain(facts.journal.values().map(|entry| &entry.path));
+    for path in files {
+        match node.resolve(path, Missing::Fail) {
+            Ok(resolved) => resolved
+                .remove_stale_temporaries()
+                .map_err(|e| Error::at(path, e))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::at(path, e)),
+        }
+    }
+    journal
+        .remove_interrupted(&ENTRIES)
+        .map_err(|e| Error::at(journal.dir(), e))
+}
+
+fn apply_change(node: &NodeFs, journal: &Journal, change: &Change) -> Result<(), Error> {
+    let file = &change.file;
+    let failed = |e: io::Error| Error::at(file, e);
+    let journal_failed = |e: io::Error| Error::at(journal.dir(), e);
+    match &change.action {
+        Action::Switch { entry, .. } => {
+            journal
+                .put(change.entry_name, entry)
+                .map_err(journal_failed)?;
+            node.resolve(file, Missing::Create)
+                .and_then(|r| r.write_atomically(&entry.ours, 0o644))
+                .map_err(failed)?;
+        }
+        Action::Restore { original } => {
+            node.resolve(file, Missing::Fail)
+                .and_then(|r| r.write_atomically(original, 0o644))
+                .map_err(failed)?;
+        }
+        Action::Remove { created_dirs } => {
+            let resolved = node.resolve(file, Missing::Fail).map_err(failed)?;
+            resolved.remove().map_err(failed)?;
+            // Only while empty: anything put there since is not ours.
+            resolved.remove_empty_dirs(*created_dirs);
+        }
+        Action::Revert { reverted } => {
+            if let Some(bytes) = reverted {
+                node.resolve(file, Missing::Fail)
+                    .and_then(|r| r.write_atomically(bytes, 0o644))
+                    .map_err(failed)?;
+            }
+        }
+        Action::Forget => {}
+    }
+    if !matches!(change.action, Action::Switch { .. }) {
+        journal.remove(change.entry_name).map_err(journal_failed)?;
+    }
+    Ok(())
+}
+
+/// Puts back what an applied enable change replaced (best effort: this
+/// runs only after another write failed).
+fn undo(node: &NodeFs, journal: &Journal, change: &Change) {
+    let Action::Switch {
+        entry,
+        before,
+        prior,
+    } = &change.action
+    else {
+        return;
+    };
+    if let Ok(resolved) = node.resolve(&change.file, Missing::Fail) {
+        let _ = match before {
+            Some(bytes) => resolved.write_atomically(bytes, 0o644),
+            None => resolved
+                .remove()
+                .map(|()| resolved.remove_empty_dirs(entry.created_dirs)),
+        };
+    }
+    let _ = match prior {
+        Some(prior) => journal.put(change.entry_name, prior),
+        None => journal.remove(change.entry_name),
+    };
+}
+
+/// Restarts nydus-snapshotter, then containerd, where they run under
+/// systemd on this machine; returns what it did, or why not.
+pub fn restart_services(node: &NodeFs) -> Result<String, Error> {
+    if !node.is_host_root() || !std::path::Path::new("/run/systemd/system").exists() {
+        return Ok("no restart: systemd does not run this node".to_string());
+    }
+    for unit in ["nydus-snapshotter.service", "containerd.service"] {
+        let status = Command::new("systemctl")
+            .args(["try-restart", unit])
+            .status()
+            .map_err(|e| Error::new(format!("cannot run systemctl: {e}")))?;
+        if !status.success() {
+            return Err(Error::new(format!(
+                "systemctl try-restart {unit} failed; see journalctl -u {unit}"
+            )));
+        }
+    }
+    Ok("restarted nydus-snapshotter and containerd (where running)".to_string())
+}

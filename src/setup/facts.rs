@@ -1,0 +1,225 @@
+//! Everything the switch and `status` decide from, gathered once: the
+//! programs' releases, each config file as the node resolves it (where its
+//! links lead, its bytes), every file containerd loads, the journal, and
+//! what containerd and mount(8) would run. Reading only: the plan and the
+//! report are computed from these facts and nothing else.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::journal::{Entry, Journal};
+use super::layout::{HELPER_NAME, Layout, Settings};
+use super::probe::{self, Version};
+use super::rootfs::NodeFs;
+use super::{containerd, snapshotter};
+
+/// The journal's entries: one per file enable may change.
+pub const CONTAINERD_ENTRY: &str = "containerd-config";
+pub const SNAPSHOTTER_ENTRY: &str = "nydus-config";
+pub const ENTRIES: [&str; 2] = [CONTAINERD_ENTRY, SNAPSHOTTER_ENTRY];
+
+/// A program's release, and what told it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Release {
+    pub version: Version,
+    pub source: &'static str,
+}
+
+/// One file, as the node sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileFacts {
+    /// Where the path leads (itself, when it is no link); `Err` when the
+    /// node cannot resolve it (a link loop, a file where a directory is).
+    pub resolved: Result<PathBuf, String>,
+    /// Directories missing above the file, which writing it would make.
+    pub missing_dirs: usize,
+    pub is_link: bool,
+    /// `None`: no such file.
+    pub bytes: Option<Vec<u8>>,
+}
+
+pub struct Facts {
+    pub helper: PathBuf,
+    pub settings: Settings,
+    pub containerd: Option<Release>,
+    pub snapshotter: Option<Release>,
+    /// Every file read, by the path it was named by.
+    pub files: BTreeMap<PathBuf, FileFacts>,
+    /// The files containerd loads, in its order, with their text.
+    pub containerd_loads: containerd::Loaded,
+    pub journal: BTreeMap<&'static str, Entry>,
+    pub probes: Probes,
+}
+
+/// What the node would run, for `status`.
+pub struct Probes {
+    /// Where our helper's path leads; `None`: missing.
+    pub helper_canonical: Option<PathBuf>,
+    /// The nydus-overlayfs containerd's PATH finds, and whose PATH that is.
+    pub path_lookup: Option<PathBuf>,
+    pub path_lookup_canonical: Option<PathBuf>,
+    pub search_path_of: &'static str,
+    /// Where the helper path nydus-snapshotter's config names leads, when
+    /// it names one by absolute path.
+    pub named_helper_canonical: Option<PathBuf>,
+    pub mount_helper_link_ok: bool,
+    pub mount_fuse: Option<PathBuf>,
+    /// `None` under `--root`: not this machine's kernel.
+    pub overlayfs_loaded: Option<bool>,
+    pub is_host_root: bool,
+}
+
+/// Releases the admin gave on the command line, which win over probing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GivenReleases {
+    pub containerd: Option<Version>,
+    pub snapshotter: Option<Version>,
+}
+
+impl Facts {
+    pub fn gather(
+        node: &NodeFs,
+        layout: &Layout,
+        given: GivenReleases,
+    ) -> Result<Facts, super::error::Error> {
+        let settings = layout.settings().clone();
+        let journal = Journal::new(node, Layout::state_dir());
+        let mut entries = BTreeMap::new();
+        for name in ENTRIES {
+            match journal.get(name) {
+                Ok(Some(entry)) => {
+                    entries.insert(name, entry);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(super::error::Error::at(journal.dir(), e)),
+            }
+        }
+        let mut files = BTreeMap::new();
+        let mut read = |path: &Path| -> Option<String> {
+            let facts = files
+                .entry(path.to_path_buf())
+                .or_insert_with(|| file_facts(node, path));
+            facts
+                .bytes
+                .as_ref()
+                .and_then(|b| super::text_form::TextForm::decode(b).ok())
+                .map(|(_, text)| text)
+        };
+        let mut list = |dir: &Path| -> Vec<String> {
+            node.list(dir)
+                .map(|names| {
+                    names
+                        .into_iter()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let containerd_loads =
+            containerd::load_order(&settings.containerd_config, &mut read, &mut list);
+        // Where enable may put its drop-in, and what it would replace.
+        if let Some((_, text)) = containerd_loads.files.first() {
+            if let Ok(file) = containerd::ConfigFile::parse(text) {
+                for import in &file.imports {
+                    if let Some(dir) = import.strip_suffix("/*.toml") {
+                        let dir = containerd::absolute_import(&settings.containerd_config, dir);
+                        read(&dir.join(containerd::DROP_IN_NAME));
+                    }
+                }
+            }
+        }
+        for entry in entries.values() {
+            read(&entry.path);
+        }
+        let snapshotter = release(node, given.snapshotter, "containerd-nydus-grpc");
+        let named_helper = read(&settings.nydus_config)
+            .and_then(|text| snapshotter::effective(&text, snapshotter.map(|r| r.version)).ok())
+            .map(|effective| PathBuf::from(effective.helper))
+            .filter(|helper| helper.is_absolute());
+        let probes = Probes::gather(node, layout.helper(), named_helper.as_deref());
+        Ok(Facts {
+            helper: layout.helper().to_path_buf(),
+            settings,
+            containerd: release(node, given.containerd, "containerd"),
+            snapshotter,
+            files,
+            containerd_loads,
+            journal: entries,
+            probes,
+        })
+    }
+
+    /// The facts of a file gathered; every file the plan and report look
+    /// at was read by `gather`.
+    pub fn file(&self, path: &Path) -> &FileFacts {
+        self.files
+            .get(path)
+            .unwrap_or_else(|| panic!("{} was not gathered", path.display()))
+    }
+
+    pub fn containerd_version(&self) -> Option<Version> {
+        self.containerd.map(|r| r.version)
+    }
+
+    pub fn snapshotter_version(&self) -> Option<Version> {
+        self.snapshotter.map(|r| r.version)
+    }
+}
+
+fn file_facts(node: &NodeFs, path: &Path) -> FileFacts {
+    let located = node.locate(path);
+    let bytes = node.read(path);
+    match (located, bytes) {
+        (Ok(located), Ok(bytes)) => FileFacts {
+            resolved: Ok(located.node_path),
+            missing_dirs: located.missing_dirs,
+            is_link: node.is_link(path),
+            bytes,
+        },
+        (Err(e), _) | (_, Err(e)) => FileFacts {
+            resolved: Err(e.to_string()),
+            missing_dirs: 0,
+            is_link: node.is_link(path),
+            bytes: None,
+        },
+    }
+}
+
+fn release(node: &NodeFs, given: Option<Version>, program: &str) -> Option<Release> {
+    if let Some(version) = given {
+        return Some(Release {
+            version,
+            source: "command line",
+        });
+    }
+    let found = probe::find_program(node, program, &probe::service_path())?;
+    probe::program_version(node, &found)
+        .map(|version| Release {
+            version,
+            source: "its --version",
+        })
+        .or_else(|| {
+            probe::dpkg_version(node, &found).map(|version| Release {
+                version,
+                source: "dpkg",
+            })
+        })
+}
+
+impl Probes {
+    fn gather(node: &NodeFs, helper: &Path, named_helper: Option<&Path>) -> Probes {
+        let (search_path, search_path_of) = probe::containerd_search_path(node);
+        let path_lookup = probe::find_program(node, HELPER_NAME, &search_path);
+        Probes {
+            helper_canonical: node.canonical(helper),
+            path_lookup_canonical: path_lookup.as_deref().and_then(|p| node.canonical(p)),
+            path_lookup,
+            search_path_of,
+            named_helper_canonical: named_helper.and_then(|p| node.canonical(p)),
+            mount_helper_link_ok: probe::mount_helper_link_leads_to(node, helper),
+            mount_fuse: probe::mount_fuse(node),
+            overlayfs_loaded: node.is_host_root().then(probe::overlay_registered),
+            is_host_root: node.is_host_root(),
+        }
+    }
+}
