@@ -8,14 +8,12 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 mod common;
+mod setup_node;
 
-const SETUP: &str = env!("CARGO_BIN_EXE_nydus-overlayfs-setup");
-const HELPER_ON_NODE: &str = "/usr/sbin/nydus-overlayfs";
-const CONTAINERD_CONFIG: &str = "/etc/containerd/config.toml";
-const NYDUS_CONFIG: &str = "/etc/nydus/config.toml";
+use setup_node::*;
 
 /// Where `make test` unpacks Debian's containerd packages (tools/fetch-suite-debs).
 fn cache() -> PathBuf {
@@ -31,102 +29,6 @@ fn containerd_package(suite: &str) -> PathBuf {
         cache().display()
     );
     dir
-}
-
-fn fixture(name: &str) -> String {
-    fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name),
-    )
-    .unwrap()
-}
-
-/// A node's root filesystem in a temporary directory.
-struct Node {
-    dir: tempfile::TempDir,
-}
-
-impl Node {
-    fn new(containerd_config: Option<&str>, nydus_config: Option<&str>) -> Node {
-        let node = Node {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        for (path, text) in [
-            (CONTAINERD_CONFIG, containerd_config),
-            (NYDUS_CONFIG, nydus_config),
-        ] {
-            if let Some(text) = text {
-                fs::create_dir_all(node.path(path).parent().unwrap()).unwrap();
-                fs::write(node.path(path), text).unwrap();
-            }
-        }
-        fs::create_dir_all(node.path("/sbin")).unwrap();
-        // The package's drop-ins, where it installs them.
-        let dropins = node.path("/usr/share/nydus-overlayfs/containerd");
-        fs::create_dir_all(&dropins).unwrap();
-        for name in ["nydus-snapshotter.toml", "nydus-cri.toml"] {
-            fs::copy(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("packaging/containerd")
-                    .join(name),
-                dropins.join(name),
-            )
-            .unwrap();
-        }
-        node
-    }
-
-    fn path(&self, node_path: &str) -> PathBuf {
-        self.dir.path().join(node_path.trim_start_matches('/'))
-    }
-
-    fn read(&self, node_path: &str) -> String {
-        fs::read_to_string(self.path(node_path)).unwrap()
-    }
-
-    fn setup(&self, args: &[&str]) -> Output {
-        Command::new(SETUP)
-            .arg("--root")
-            .arg(self.dir.path())
-            .args(["--helper", HELPER_ON_NODE])
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn status_json(&self, containerd_version: &str) -> serde_json::Value {
-        let output = self.setup(&[
-            "--containerd-version",
-            containerd_version,
-            "status",
-            "--json",
-        ]);
-        serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|e| panic!("status --json: {e}: {}", text(&output)))
-    }
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn assert_ok(output: &Output, expected: &str) {
-    assert!(
-        output.status.success(),
-        "exit {:?}: {}",
-        output.status,
-        text(output)
-    );
-    assert!(
-        text(output).contains(expected),
-        "want {expected:?} in: {}",
-        text(output)
-    );
 }
 
 /// `containerd config dump` of the node's config.toml, with the package's

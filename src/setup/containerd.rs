@@ -338,11 +338,12 @@ pub fn effective(files: &[(PathBuf, String)], release: Option<Version>) -> Optio
         .iter()
         .filter_map(|(_, text)| ConfigFile::parse(text).ok())
         .collect();
-    let release = match release {
-        Some(release) => release,
-        // Versions 3 and 4 are 2.x's alone.
-        None if files.iter().all(|f| f.version >= 3) => Version::new(2, 0, 0),
-        None => return None,
+    let release = match (release, files.first().map(|root| root.version)) {
+        (Some(release), _) => release,
+        // Versions 3 and 4 are 2.x's alone (4: 2.3's).
+        (None, Some(4)) => Version::new(2, 3, 0),
+        (None, Some(3)) => Version::new(2, 0, 0),
+        (None, _) => return None,
     };
     let mut effective = Effective::default();
     for file in &files {
@@ -405,5 +406,217 @@ impl Effective {
         if let Some(value) = at("discard_unpacked_layers").and_then(Item::as_bool) {
             self.discard_unpacked_layers = Some(value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEBIAN: &str = include_str!("../../tests/fixtures/containerd-debian-shipped.toml");
+    const V2_2_DEFAULT: &str =
+        include_str!("../../tests/fixtures/containerd-2.2.7-config-default.toml");
+    const V2_3_DEFAULT: &str =
+        include_str!("../../tests/fixtures/containerd-2.3.4-config-default.toml");
+    const PROXY: &str = include_str!("../../packaging/containerd/nydus-snapshotter.toml");
+    const CRI: &str = include_str!("../../packaging/containerd/nydus-cri.toml");
+    const CONFIG: &str = "/etc/containerd/config.toml";
+
+    fn v(text: &str) -> Option<Version> {
+        Version::parse(text)
+    }
+
+    /// The files containerd loads once `target` is written into a node
+    /// holding `config` and the package's drop-ins.
+    fn loads(config: &str, target: &Target) -> Vec<(PathBuf, String)> {
+        let mut files = std::collections::BTreeMap::new();
+        files.insert(PathBuf::from(CONFIG), config.to_string());
+        files.insert(Layout::proxy_plugin_dropin(), PROXY.to_string());
+        files.insert(Layout::cri_dropin(), CRI.to_string());
+        let current = files.get(&target.path).map(String::as_str);
+        let switched = target.edit.apply(current).unwrap();
+        files.insert(target.path.clone(), switched);
+        let mut read = |p: &Path| files.get(p).cloned();
+        let mut list = |dir: &Path| -> Vec<String> {
+            files
+                .keys()
+                .filter(|p| p.parent() == Some(dir))
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        let loaded = load_order(Path::new(CONFIG), &mut read, &mut list);
+        assert!(loaded.missing.is_empty(), "{:?}", loaded.missing);
+        loaded.files
+    }
+
+    #[test]
+    fn each_config_version_is_switched_where_containerd_reads_it() {
+        // (release, config, the file enable edits)
+        let cases = [
+            ("1.6.20", DEBIAN, CONFIG),
+            ("1.7.24", DEBIAN, CONFIG),
+            ("2.1.9", DEBIAN, CONFIG),
+            (
+                "2.2.7",
+                V2_2_DEFAULT,
+                "/etc/containerd/conf.d/nydus-overlayfs.toml",
+            ),
+            (
+                "2.3.4",
+                V2_3_DEFAULT,
+                "/etc/containerd/conf.d/nydus-overlayfs.toml",
+            ),
+        ];
+        for (release, config, edited) in cases {
+            let before = vec![(PathBuf::from(CONFIG), config.to_string())];
+            let unswitched = effective(&before, v(release)).unwrap();
+            assert!(!unswitched.uses_nydus(), "{release}: {unswitched:?}");
+
+            let target = target(v(release), Path::new(CONFIG), Some(config)).unwrap();
+            assert_eq!(target.path, Path::new(edited), "{release}");
+            let loaded = loads(config, &target);
+            let switched = effective(&loaded, v(release)).unwrap();
+            assert!(
+                switched.uses_nydus(),
+                "{release}: {switched:?} from {loaded:#?}"
+            );
+            assert_eq!(
+                switched.nydus_plugin_address.as_deref(),
+                Some("/run/containerd-nydus/containerd-nydus-grpc.sock")
+            );
+            if edited != CONFIG {
+                // The drop-in: config.toml's own version, never higher.
+                let version = ConfigFile::parse(config).unwrap().version;
+                let dropin = &loaded
+                    .iter()
+                    .find(|(p, _)| p == Path::new(edited))
+                    .unwrap()
+                    .1;
+                assert!(
+                    dropin.starts_with(&format!("version = {version}\n")),
+                    "{dropin}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn versions_3_and_4_need_no_release_and_version_2_does() {
+        for config in [V2_2_DEFAULT, V2_3_DEFAULT] {
+            assert!(target(None, Path::new(CONFIG), Some(config)).is_ok());
+        }
+        assert_eq!(
+            target(None, Path::new(CONFIG), Some(DEBIAN)),
+            Err(Refusal::UnknownRelease)
+        );
+        assert_eq!(
+            target(None, Path::new(CONFIG), None),
+            Err(Refusal::UnknownRelease)
+        );
+        // Without one, status can still tell a version 3 or 4 node.
+        let loaded = vec![(PathBuf::from(CONFIG), V2_3_DEFAULT.to_string())];
+        assert!(effective(&loaded, None).is_some());
+        let loaded = vec![(PathBuf::from(CONFIG), DEBIAN.to_string())];
+        assert!(effective(&loaded, None).is_none());
+    }
+
+    #[test]
+    fn configs_containerd_cannot_read_are_refused_with_what_to_do() {
+        let refused = |release: Option<&str>, config: &str| match target(
+            release.and_then(v),
+            Path::new(CONFIG),
+            Some(config),
+        ) {
+            Err(Refusal::Config(why)) => why,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            refused(Some("2.4.0"), "version = 5\n"),
+            "config version 5 is newer than version 4, the newest this nydus-overlayfs-setup knows: upgrade nydus-overlayfs"
+        );
+        assert!(refused(None, "version = 5\n").contains("version 5"));
+        assert_eq!(
+            refused(Some("1.7.24"), V2_2_DEFAULT),
+            "config version 3, but containerd 1.7 reads versions 1 to 2 only and will not start with it: fix the file first ('containerd config default' prints one it reads)"
+        );
+        assert!(
+            refused(Some("2.2.7"), V2_3_DEFAULT).contains("containerd 2.2 reads versions 2 to 3")
+        );
+        assert!(refused(Some("1.6.20"), "[plugins.cri]\n").starts_with("config version 1"));
+        assert!(refused(Some("2.1"), "version = 'x'\n").contains("'version' is not a number"));
+    }
+
+    #[test]
+    fn a_hand_switched_config_counts_and_1x_imports_replace_the_cri_table() {
+        let by_hand = format!(
+            "{DEBIAN}\n[proxy_plugins.nydus]\n  type = \"snapshot\"\n  address = \"/run/n.sock\"\n\
+             [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  snapshotter = \"nydus\"\n  disable_snapshot_annotations = false\n"
+        );
+        let loaded = vec![(PathBuf::from(CONFIG), by_hand.clone())];
+        assert!(effective(&loaded, v("1.6")).unwrap().uses_nydus());
+        // 2.1 migrates those version 2 keys only beside a runtimes table.
+        assert!(!effective(&loaded, v("2.1")).unwrap().uses_nydus());
+        let with_runtimes = format!(
+            "{by_hand}[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n"
+        );
+        let loaded = vec![(PathBuf::from(CONFIG), with_runtimes)];
+        assert!(effective(&loaded, v("2.1")).unwrap().uses_nydus());
+        assert!(effective(&loaded, v("2.3")).unwrap().uses_nydus());
+        // On 1.x a later file's CRI table replaces the whole table.
+        let mut loaded = vec![(PathBuf::from(CONFIG), by_hand)];
+        loaded.push((
+            PathBuf::from("/etc/containerd/other.toml"),
+            "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = \"/x\"\n".into(),
+        ));
+        assert_eq!(effective(&loaded, v("1.7")).unwrap().snapshotter, None);
+    }
+
+    #[test]
+    fn imports_load_breadth_first_with_sorted_globs_and_missing_ones_reported() {
+        let files: std::collections::BTreeMap<PathBuf, String> = [
+            (
+                CONFIG,
+                "version = 3\nimports = ['conf.d/*.toml', '/opt/a.toml', '/opt/gone.toml']\n",
+            ),
+            (
+                "/etc/containerd/conf.d/b.toml",
+                "version = 3\nimports = ['/opt/c.toml']\n",
+            ),
+            ("/etc/containerd/conf.d/a.toml", "version = 3\n"),
+            ("/etc/containerd/conf.d/a.toml.bak", "version = 3\n"),
+            ("/opt/a.toml", "version = 3\n"),
+            ("/opt/c.toml", "version = 3\n"),
+        ]
+        .into_iter()
+        .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+        .collect();
+        let mut read = |p: &Path| files.get(p).cloned();
+        let mut list = |dir: &Path| -> Vec<String> {
+            files
+                .keys()
+                .filter(|p| p.parent() == Some(dir))
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        let loaded = load_order(Path::new(CONFIG), &mut read, &mut list);
+        let order: Vec<&str> = loaded
+            .files
+            .iter()
+            .map(|(p, _)| p.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                CONFIG,
+                "/etc/containerd/conf.d/a.toml",
+                "/etc/containerd/conf.d/b.toml",
+                "/opt/a.toml",
+                "/opt/c.toml"
+            ]
+        );
+        assert_eq!(
+            loaded.missing,
+            [(PathBuf::from(CONFIG), PathBuf::from("/opt/gone.toml"))]
+        );
     }
 }

@@ -65,9 +65,18 @@ impl<'a> Journal<'a> {
                 format!("journal entry {name}: {what}"),
             )
         };
-        let edit_text = self
-            .read(name, "edit.toml")?
-            .ok_or_else(|| invalid("edit.toml is missing"))?;
+        // A reader without the lock (status) may meet an entry that a
+        // disable is removing, `path` first: gone now means gone.
+        let required = |file: &str| -> io::Result<Option<Vec<u8>>> {
+            match self.read(name, file)? {
+                Some(bytes) => Ok(Some(bytes)),
+                None if self.read(name, "path")?.is_none() => Ok(None),
+                None => Err(invalid(&format!("{file} is missing"))),
+            }
+        };
+        let (Some(edit_text), Some(ours)) = (required("edit.toml")?, required("ours")?) else {
+            return Ok(None);
+        };
         let edit = edit_from_toml(&String::from_utf8_lossy(&edit_text)).map_err(|e| invalid(&e))?;
         let created_dirs = match self.read(name, "created-dirs")? {
             None => 0,
@@ -79,9 +88,7 @@ impl<'a> Journal<'a> {
         Ok(Some(Entry {
             path: PathBuf::from(String::from_utf8_lossy(&path).into_owned()),
             original: self.read(name, "original")?,
-            ours: self
-                .read(name, "ours")?
-                .ok_or_else(|| invalid("ours is missing"))?,
+            ours,
             edit,
             created_dirs,
         }))

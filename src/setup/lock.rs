@@ -44,8 +44,18 @@ impl NodeLock {
         let mut said = false;
         let failed = |e: io::Error| format!("{}: {e}", path.display());
         loop {
-            let resolved = node.resolve(path, Missing::Create).map_err(failed)?;
-            let fd: OwnedFd = resolved.open_for_lock().map_err(failed)?;
+            // The directory may go between the walk and the open, when the
+            // run before this one releases: then walk again.
+            let opened = node
+                .resolve(path, Missing::Create)
+                .and_then(|resolved| Ok((resolved.open_for_lock()?, resolved)));
+            let (fd, resolved): (OwnedFd, Resolved) = match opened {
+                Ok(opened) => opened,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && start.elapsed() < limit => {
+                    continue;
+                }
+                Err(e) => return Err(failed(e)),
+            };
             match flock(&fd, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => {
                     if !resolved.is_same_file(&fd) {

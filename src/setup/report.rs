@@ -120,6 +120,23 @@ pub fn status(facts: &Facts) -> Status {
             "{MOUNT_HELPER_LINK} does not lead to the helper (mount -t fuse.nydus-overlayfs will not work)"
         ),
     );
+    for (path, text) in &facts.containerd_loads.files {
+        if let Err(e) = containerd::ConfigFile::parse(text) {
+            problem(
+                true,
+                format!("{}: {e}: containerd will not start", path.display()),
+            );
+        }
+    }
+    if let Some(Err(e)) = text_of(nydus_file).map(|text| snapshotter::effective(&text, None)) {
+        problem(
+            true,
+            format!(
+                "{}: {e}: nydus-snapshotter will not start",
+                settings.nydus_config.display()
+            ),
+        );
+    }
     for (importer, missing) in &facts.containerd_loads.missing {
         problem(
             true,
