@@ -43,6 +43,8 @@ pub const FILES: &str = "\
 /etc/nydus-overlayfs/setup.toml            settings: the paths of the two config files
 /etc/nydus-overlayfs/enable-on-install     the admin's opt-in: the package runs enable
 /var/lib/nydus-overlayfs/                  the journal disable undoes enable from
+/var/lib/nydus-overlayfs/lock              held by enable and disable: one run at a time
+/etc/containerd/conf.d/nydus-overlayfs.toml  the drop-in enable writes where config.toml imports conf.d
 /usr/share/nydus-overlayfs/containerd/     the containerd drop-ins enable imports";
 
 #[derive(Parser, Debug)]

@@ -116,6 +116,9 @@ cp "$SNAPSHOTTER_DEB" "$ROOT/tmp/nydus-snapshotter.deb"
 check "Debian's nydus-snapshotter installs" in_chroot apt-get install -q -y /tmp/nydus-snapshotter.deb
 check "ours installs beside it without a file conflict" in_chroot apt-get install -q -y /tmp/nydus-overlayfs.deb
 check "both helpers are there" test -x "$ROOT/usr/bin/nydus-overlayfs" -a -x "$ROOT/usr/sbin/nydus-overlayfs"
+in_chroot nydus-overlayfs-setup status --json >"$LIFECYCLE_WORK/status.json" || true
+check "status: nydus-snapshotter 0.13.4, from dpkg (its own --version says 'unknown')" \
+    grep -qzE '"version": "0\.13\.4",[[:space:]]+"version_from": "dpkg"' "$LIFECYCLE_WORK/status.json"
 check "mount.fuse on containerd's PATH mounts" \
     in_chroot /sbin/mount.fuse overlay /srv/merged -o "$(snapshot_options)" -t nydus-overlayfs
 echo "-- mountinfo: $(mountinfo_of /srv/merged | cut -d' ' -f5-)"
