@@ -170,11 +170,8 @@ pub fn target(
                 imports: vec![proxy],
                 new_file: format!("version = {version}\n"),
             };
-            Ok(match imported_drop_in_dir(config_path, &file.imports) {
-                Some(dir) => Target {
-                    path: dir.join(DROP_IN_NAME),
-                    edit,
-                },
+            Ok(match drop_in_path(config_path, &file.imports) {
+                Some(path) => Target { path, edit },
                 None => in_config(edit),
             })
         }
@@ -211,12 +208,12 @@ fn cri_keys(table: &[&'static str], inner: &[&'static str]) -> Vec<ManagedKey> {
         .collect()
 }
 
-/// The directory of drop-ins config.toml imports, if it imports one as
-/// `DIR/*.toml` (what `config default` writes from 2.2 on).
-fn imported_drop_in_dir(config_path: &Path, imports: &[String]) -> Option<PathBuf> {
+/// Where enable puts its drop-in when config.toml imports a directory of
+/// drop-ins as `DIR/*.toml` (what `config default` writes from 2.2 on).
+pub fn drop_in_path(config_path: &Path, imports: &[String]) -> Option<PathBuf> {
     imports.iter().find_map(|import| {
         let dir = import.strip_suffix("/*.toml")?;
-        (!has_glob(dir)).then(|| absolute_import(config_path, dir))
+        (!has_glob(dir)).then(|| absolute_import(config_path, dir).join(DROP_IN_NAME))
     })
 }
 

@@ -118,15 +118,12 @@ impl Facts {
         let containerd_loads =
             containerd::load_order(&settings.containerd_config, &mut read, &mut list);
         // Where enable may put its drop-in, and what it would replace.
-        if let Some((_, text)) = containerd_loads.files.first() {
-            if let Ok(file) = containerd::ConfigFile::parse(text) {
-                for import in &file.imports {
-                    if let Some(dir) = import.strip_suffix("/*.toml") {
-                        let dir = containerd::absolute_import(&settings.containerd_config, dir);
-                        read(&dir.join(containerd::DROP_IN_NAME));
-                    }
-                }
-            }
+        let root_config = containerd_loads.files.first();
+        let imports = root_config.and_then(|(_, text)| containerd::ConfigFile::parse(text).ok());
+        if let Some(drop_in) = imports
+            .and_then(|file| containerd::drop_in_path(&settings.containerd_config, &file.imports))
+        {
+            read(&drop_in);
         }
         for entry in entries.values() {
             read(&entry.path);

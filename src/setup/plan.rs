@@ -205,42 +205,34 @@ impl Plan {
 }
 
 impl Change {
-    /// What the change does, in the past tense or, for a dry run, as what
-    /// would be done.
+    /// What the change did, or (`done` false, for a dry run) would do.
     pub fn describe(&self, done: bool) -> String {
         let file = self.file.display();
         let via = self.via_link.as_ref().map_or(String::new(), |link| {
             format!(" (where {} leads)", link.display())
         });
-        let (done_text, would_text) = match &self.action {
-            Action::Switch { entry, before, .. } => (
-                format!("switched {file}{via}"),
-                format!(
-                    "would {} {file}{via}: {}",
-                    if before.is_some() { "switch" } else { "create" },
-                    describe_edit(&entry.edit)
-                ),
+        match (&self.action, done) {
+            (Action::Switch { .. }, true) => format!("switched {file}{via}"),
+            (Action::Switch { entry, before, .. }, false) => format!(
+                "would {} {file}{via}: {}",
+                if before.is_some() { "switch" } else { "create" },
+                describe_edit(&entry.edit)
             ),
-            Action::Restore { .. } => (
-                format!("restored {file}"),
-                format!("would restore {file} as it was before enable"),
+            (Action::Restore { .. }, true) => format!("restored {file}"),
+            (Action::Restore { .. }, false) => {
+                format!("would restore {file} as it was before enable")
+            }
+            (Action::Remove { .. }, true) => format!("removed {file} (enable had created it)"),
+            (Action::Remove { .. }, false) => format!("would remove {file} (enable created it)"),
+            (Action::Revert { .. }, true) => {
+                format!("removed our settings from {file} (edited since enable; your edits kept)")
+            }
+            (Action::Revert { .. }, false) => format!(
+                "would remove our settings from {file} (edited since enable; your edits kept)"
             ),
-            Action::Remove { .. } => (
-                format!("removed {file} (enable had created it)"),
-                format!("would remove {file} (enable created it)"),
-            ),
-            Action::Revert { .. } => (
-                format!("removed our settings from {file} (edited since enable; your edits kept)"),
-                format!(
-                    "would remove our settings from {file} (edited since enable; your edits kept)"
-                ),
-            ),
-            Action::Forget => (
-                format!("{file} is gone; forgot it"),
-                format!("would forget {file} (it is gone)"),
-            ),
-        };
-        if done { done_text } else { would_text }
+            (Action::Forget, true) => format!("{file} is gone; forgot it"),
+            (Action::Forget, false) => format!("would forget {file} (it is gone)"),
+        }
     }
 }
 

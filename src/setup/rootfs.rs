@@ -40,8 +40,6 @@ struct Step {
 pub struct Resolved {
     steps: Vec<Step>,
     name: OsString,
-    /// The directories the walk made (`create` walks), outermost first.
-    pub created_dirs: Vec<PathBuf>,
 }
 
 enum Walk {
@@ -124,7 +122,6 @@ impl NodeFs {
             )?,
             name: OsString::new(),
         }];
-        let mut created_dirs = Vec::new();
         // Components still to walk, the next one last.
         let mut pending: Vec<OsString> = components(path).into_iter().rev().collect();
         let mut links = 0;
@@ -156,11 +153,7 @@ impl NodeFs {
                     pending.extend(components(&target).into_iter().rev());
                 }
                 _ if last => {
-                    return Ok(Walk::Found(Resolved {
-                        steps,
-                        name,
-                        created_dirs,
-                    }));
+                    return Ok(Walk::Found(Resolved { steps, name }));
                 }
                 Some(FileType::Directory) => {
                     let next = open_dir(dir, &name)?;
@@ -174,7 +167,6 @@ impl NodeFs {
                     }
                     let next = open_dir(dir, &name)?;
                     steps.push(Step { dir: next, name });
-                    created_dirs.push(node_path_of(&steps, None));
                 }
                 None if stop => {
                     let mut node_path = node_path_of(&steps, Some(&name));
@@ -246,7 +238,6 @@ impl NodeFs {
         Ok(Resolved {
             steps,
             name: name.to_os_string(),
-            created_dirs: Vec::new(),
         })
     }
 
@@ -598,7 +589,6 @@ mod tests {
             Some(io::ErrorKind::NotFound)
         );
         let resolved = node.resolve(path, Missing::Create).unwrap();
-        assert_eq!(resolved.created_dirs.len(), 4);
         assert!(dir.path().join("var/lib/nydus-overlayfs/x").is_dir());
         resolved.remove_empty_dirs(4);
         assert!(!dir.path().join("var").exists());
