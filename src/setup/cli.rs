@@ -53,7 +53,7 @@ pub const FILES: &str = "\
     version,
     about = "Switch containerd and nydus-snapshotter to nydus-overlayfs, and back",
     long_about = DESCRIPTION,
-    after_long_help = "See nydus-overlayfs-setup(8) for the exit status.",
+    after_long_help = format!("Exit status:\n{}", super::error::exit_status_text()),
 )]
 pub struct SetupArgs {
     /// Work on the node whose root filesystem is DIR (an image being built)

@@ -91,36 +91,31 @@ pub fn program_version(node: &NodeFs, program: &Path) -> Option<Version> {
 }
 
 /// The version of the Debian package that installed `program` (a node
-/// path), from the node's dpkg database: for builds that print no version
-/// of their own (Debian's nydus-snapshotter says "Version: unknown").
+/// path), as the node's dpkg database says through dpkg-query: for builds
+/// that print no version of their own (Debian's nydus-snapshotter says
+/// "Version: unknown"). `None` where there is no dpkg.
 pub fn dpkg_version(node: &NodeFs, program: &Path) -> Option<Version> {
-    let info = Path::new("/var/lib/dpkg/info");
-    let wanted: Vec<PathBuf> = [Some(program.to_path_buf()), node.canonical(program)]
-        .into_iter()
-        .flatten()
-        .collect();
-    let package = node.list(info).ok()?.into_iter().find_map(|name| {
-        let name = name.to_str()?;
-        let package = name.strip_suffix(".list")?;
-        let list = node.read(&info.join(name)).ok()??;
-        String::from_utf8_lossy(&list)
-            .lines()
-            .any(|line| wanted.iter().any(|w| Path::new(line) == w))
-            .then(|| package.split(':').next().unwrap_or(package).to_string())
-    })?;
-    let status = node.read(Path::new("/var/lib/dpkg/status")).ok()??;
-    let status = String::from_utf8_lossy(&status);
-    status.split("\n\n").find_map(|stanza| {
-        let field = |name: &str| {
-            stanza
-                .lines()
-                .find_map(|l| l.strip_prefix(name).map(str::trim))
-        };
-        (field("Package:") == Some(package.as_str())
-            && field("Status:").is_some_and(|s| s.ends_with("installed")))
-        .then(|| field("Version:").and_then(debian_upstream_version))
-        .flatten()
-    })
+    let admindir = node.canonical(Path::new("/var/lib/dpkg/status"))?;
+    let admindir = format!(
+        "--admindir={}",
+        node.host_path(admindir.parent()?).display()
+    );
+    let query = |args: &[&std::ffi::OsStr]| -> Option<String> {
+        let output = Command::new("dpkg-query")
+            .arg(&admindir)
+            .args(args)
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    // "nydus-snapshotter: /usr/bin/containerd-nydus-grpc"
+    let owner = query(&["-S".as_ref(), program.as_os_str()])?;
+    let package = owner.split(": ").next()?.split(", ").next()?.to_string();
+    let version = query(&["-W".as_ref(), "-f=${Version}".as_ref(), package.as_ref()])?;
+    debian_upstream_version(version.trim())
 }
 
 /// The upstream part of a Debian version: `1:0.13.4-2` → 0.13.4.
