@@ -95,11 +95,8 @@ pub fn program_version(node: &NodeFs, program: &Path) -> Option<Version> {
 /// that print no version of their own (Debian's nydus-snapshotter says
 /// "Version: unknown"). `None` where there is no dpkg.
 pub fn dpkg_version(node: &NodeFs, program: &Path) -> Option<Version> {
-    let admindir = node.canonical(Path::new("/var/lib/dpkg/status"))?;
-    let admindir = format!(
-        "--admindir={}",
-        node.host_path(admindir.parent()?).display()
-    );
+    let admindir = node.canonical(Path::new("/var/lib/dpkg"))?;
+    let admindir = format!("--admindir={}", node.host_path(&admindir).display());
     let query = |args: &[&std::ffi::OsStr]| -> Option<String> {
         let output = Command::new("dpkg-query")
             .arg(&admindir)
