@@ -520,19 +520,10 @@ fn concurrent_runs_take_turns() {
         std::thread::spawn(move || {
             let mut reads = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let output = Command::new(SETUP)
-                    .arg("--root")
-                    .arg(&root)
-                    .args([
-                        "--helper",
-                        HELPER_ON_NODE,
-                        "--containerd-version",
-                        "1.6",
-                        "status",
-                        "--json",
-                    ])
-                    .output()
-                    .unwrap();
+                let output =
+                    setup_command(&root, &["--containerd-version", "1.6", "status", "--json"])
+                        .output()
+                        .unwrap();
                 let json: serde_json::Value = serde_json::from_slice(&output.stdout)
                     .unwrap_or_else(|e| panic!("status: {e}: {}", text(&output)));
                 // Between its two files a run leaves the node partial (4).
@@ -549,16 +540,7 @@ fn concurrent_runs_take_turns() {
     let all_at_once = |action: &str| {
         let children: Vec<_> = (0..8)
             .map(|_| {
-                Command::new(SETUP)
-                    .arg("--root")
-                    .arg(&root)
-                    .args([
-                        "--helper",
-                        HELPER_ON_NODE,
-                        "--containerd-version",
-                        "1.6",
-                        action,
-                    ])
+                setup_command(&root, &["--containerd-version", "1.6", action])
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
                     .spawn()

@@ -423,6 +423,19 @@ mod tests {
         Version::parse(text)
     }
 
+    /// What containerd loads from these files, config.toml first.
+    fn load_from(files: &std::collections::BTreeMap<PathBuf, String>) -> Loaded {
+        let mut read = |p: &Path| files.get(p).cloned();
+        let mut list = |dir: &Path| -> Vec<String> {
+            files
+                .keys()
+                .filter(|p| p.parent() == Some(dir))
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        load_order(Path::new(CONFIG), &mut read, &mut list)
+    }
+
     /// The files containerd loads once `target` is written into a node
     /// holding `config` and the package's drop-ins.
     fn loads(config: &str, target: &Target) -> Vec<(PathBuf, String)> {
@@ -433,15 +446,7 @@ mod tests {
         let current = files.get(&target.path).map(String::as_str);
         let switched = target.edit.apply(current).unwrap();
         files.insert(target.path.clone(), switched);
-        let mut read = |p: &Path| files.get(p).cloned();
-        let mut list = |dir: &Path| -> Vec<String> {
-            files
-                .keys()
-                .filter(|p| p.parent() == Some(dir))
-                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-                .collect()
-        };
-        let loaded = load_order(Path::new(CONFIG), &mut read, &mut list);
+        let loaded = load_from(&files);
         assert!(loaded.missing.is_empty(), "{:?}", loaded.missing);
         loaded.files
     }
@@ -587,15 +592,7 @@ mod tests {
         .into_iter()
         .map(|(p, t)| (PathBuf::from(p), t.to_string()))
         .collect();
-        let mut read = |p: &Path| files.get(p).cloned();
-        let mut list = |dir: &Path| -> Vec<String> {
-            files
-                .keys()
-                .filter(|p| p.parent() == Some(dir))
-                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-                .collect()
-        };
-        let loaded = load_order(Path::new(CONFIG), &mut read, &mut list);
+        let loaded = load_from(&files);
         let order: Vec<&str> = loaded
             .files
             .iter()

@@ -65,13 +65,7 @@ impl Node {
     }
 
     pub fn setup(&self, args: &[&str]) -> Output {
-        Command::new(SETUP)
-            .arg("--root")
-            .arg(self.dir.path())
-            .args(["--helper", HELPER_ON_NODE])
-            .args(args)
-            .output()
-            .unwrap()
+        setup_command(self.dir.path(), args).output().unwrap()
     }
 
     pub fn status_json(&self, containerd_version: &str) -> serde_json::Value {
@@ -84,6 +78,18 @@ impl Node {
         serde_json::from_slice(&output.stdout)
             .unwrap_or_else(|e| panic!("status --json: {e}: {}", text(&output)))
     }
+}
+
+/// nydus-overlayfs-setup on the node whose root is `root`, with the helper
+/// where the .deb puts it.
+pub fn setup_command(root: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(SETUP);
+    command
+        .arg("--root")
+        .arg(root)
+        .args(["--helper", HELPER_ON_NODE])
+        .args(args);
+    command
 }
 
 pub fn text(output: &Output) -> String {
