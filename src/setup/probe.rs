@@ -91,15 +91,14 @@ pub fn program_version(node: &NodeFs, program: &Path) -> Option<Version> {
 }
 
 /// The version of the Debian package that installed `program` (a node
-/// path), as the node's dpkg database says through dpkg-query: for builds
+/// path), as the node's dpkg database says through `dpkg-query --root`: for builds
 /// that print no version of their own (Debian's nydus-snapshotter says
 /// "Version: unknown"). `None` where there is no dpkg.
 pub fn dpkg_version(node: &NodeFs, program: &Path) -> Option<Version> {
-    let admindir = node.canonical(Path::new("/var/lib/dpkg"))?;
-    let admindir = format!("--admindir={}", node.host_path(&admindir).display());
+    let root = format!("--root={}", node.host_path(Path::new("/")).display());
     let query = |args: &[&std::ffi::OsStr]| -> Option<String> {
         let output = Command::new("dpkg-query")
-            .arg(&admindir)
+            .arg(&root)
             .args(args)
             .output()
             .ok()?;
