@@ -66,7 +66,6 @@ pub struct Probes {
     pub mount_fuse: Option<PathBuf>,
     /// `None` under `--root`: not this machine's kernel.
     pub overlayfs_loaded: Option<bool>,
-    pub is_host_root: bool,
 }
 
 /// Releases the admin gave on the command line, which win over probing.
@@ -216,7 +215,6 @@ impl Probes {
             mount_helper_link_ok: probe::mount_helper_link_leads_to(node, helper),
             mount_fuse: probe::mount_fuse(node),
             overlayfs_loaded: node.is_host_root().then(probe::overlay_registered),
-            is_host_root: node.is_host_root(),
         }
     }
 }
