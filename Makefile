@@ -1,11 +1,13 @@
 # nydus-overlayfs — build, test, package and install.
 #
 #   make package   .deb and .rpm in target/debian/ and target/generate-rpm/, lint-clean
+#   make repo      signed APT and RPM repositories of them in target/repo/ (REPO_KEY=…)
 #   make test      every test (as root: the tests mount overlayfs and run dpkg/rpm)
 #   make install DESTDIR=… PREFIX=/usr    for builders of other distros
 #   make bench     per-mount cost, memory and size (root)
 #   make fuzz | stress   long runs of the fuzzer and of the load and fault tests
 #   make build | man | lint
+#   make test-repo | test-repro   only the repository or the reproducibility tests
 
 CARGO ?= cargo
 
@@ -22,6 +24,11 @@ SYSTEMDUNITDIR ?= $(LIBDIR)/systemd/system
 MODULESLOADDIR ?= $(LIBDIR)/modules-load.d
 SYSCONFDIR ?= /etc
 LOCALSTATEDIR ?= /var
+# nydus-overlayfs-setup's completions go where each shell loads the
+# package-owned ones from (Debian's zsh: vendor-completions, see DEB_LAYOUT).
+BASHCOMPLETIONDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPLETIONDIR ?= $(DATADIR)/zsh/site-functions
+FISHCOMPLETIONDIR ?= $(DATADIR)/fish/vendor_completions.d
 # mount(8) runs /sbin/mount.fuse.nydus-overlayfs for type fuse.nydus-overlayfs:
 # the link that registers the type goes here. Empty: no link (the RPM's
 # post-install makes it: cargo-generate-rpm cannot ship links).
@@ -31,13 +38,29 @@ GZIP_MAN ?= no
 # yes: install the lintian overrides (Debian packages only).
 LINTIAN_OVERRIDES ?= no
 
+# Reproducible packages (tests/repro/packages.sh): the same commit makes
+# bit-identical .deb and .rpm whatever the build's path, time, time zone,
+# umask and locale. cargo-deb and cargo-generate-rpm date every file, the
+# archives and the RPM's build time with SOURCE_DATE_EPOCH: the last commit's
+# time (the changelog's outside a git checkout; a builder may set it). The
+# absolute paths rustc would write into the binaries (panic locations in the
+# dependencies' sources) are remapped to fixed ones. The build ID stays: it is
+# a hash of the linked contents, so it is the same when they are.
+ifeq ($(origin SOURCE_DATE_EPOCH),undefined)
+SOURCE_DATE_EPOCH := $(shell [ -e .git ] && git log -1 --format=%ct 2>/dev/null || \
+	dpkg-parsechangelog -l debian/changelog -STimestamp)
+endif
+export SOURCE_DATE_EPOCH
+CARGO_HOME ?= $(HOME)/.cargo
+REMAP_PATHS := --remap-path-prefix=$(CURDIR)=/build/nydus-overlayfs --remap-path-prefix=$(CARGO_HOME)=/cargo
+
 # The binaries are linked statically (glibc's crt-static): the helper starts
 # once per container, and dynamic loading made it 1.33x the floor instead of
 # 1.05x (make bench; README, Performance). The flag must reach only the
 # target's artifacts, not proc-macros, hence --target with the host triple.
 HOST_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
 CARGO_TARGET := --target $(HOST_TRIPLE)
-STATIC := CARGO_TARGET_$(shell echo $(HOST_TRIPLE) | tr a-z- A-Z_)_RUSTFLAGS="-C target-feature=+crt-static"
+STATIC := CARGO_TARGET_$(shell echo $(HOST_TRIPLE) | tr a-z- A-Z_)_RUSTFLAGS="-C target-feature=+crt-static $(REMAP_PATHS)"
 RELEASE_DIR := target/$(HOST_TRIPLE)/release
 
 # The setup command finds the drop-ins, its settings and its journal here.
@@ -52,6 +75,9 @@ PKGROOT := target/pkgroot
 DEB_LAYOUT := PREFIX=/usr SBINDIR=/usr/sbin SYSTEMDUNITDIR=/lib/systemd/system LICENSEDIR= GZIP_MAN=yes \
 	LINTIAN_OVERRIDES=yes
 RPM_LAYOUT := PREFIX=/usr SBINDIR=/usr/bin MOUNTHELPERDIR= GZIP_MAN=yes
+# Debian's zsh reads packages' completions from vendor-completions
+# (site-functions is the local admin's).
+DEB_LAYOUT += ZSHCOMPLETIONDIR=/usr/share/zsh/vendor-completions
 
 # Debian packages: tests need real mount.fuse (fuse3), mount(8)/setpriv/unshare
 # (util-linux), man(1) (man-db), and debootstrap, piuparts and rpm for the
@@ -61,6 +87,10 @@ TEST_DEBS := fuse3 util-linux man-db debootstrap piuparts rpm python3-venv strac
 # The fleet tests' Ansible, from PyPI, in a virtual environment in TEST_CACHE.
 ANSIBLE_REQUIREMENTS := ansible==12.3.0 ansible-lint==26.10.1
 CARGO_DEB_VERSION := 3.8.0
+CARGO_AUDITABLE_VERSION := 0.7.7
+CARGO_BUILD := auditable build
+# What the dependency-data test reads the binaries with.
+RUST_AUDIT_INFO_VERSION := 0.5.4
 CARGO_FUZZ_VERSION := 0.13.2
 # How long make fuzz runs (make test runs a short smoke run).
 FUZZ_SECONDS ?= 600
@@ -79,15 +109,42 @@ RUN_E2E = NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/e2e/run.sh
 # tests' debootstrap chroot.
 TEST_CACHE ?= /var/cache/nydus-overlayfs-tests
 
+# make repo: the signed APT and RPM repositories in REPO_DIR (README,
+# Installing from a repository): apt-ftparchive (apt-utils) for APT,
+# rpmsign (rpm) and createrepo_c (createrepo-c) for RPM, gpg to sign.
+# REPO_KEY: a secret key file or a GnuPG home; without it an ephemeral key
+# signs this one build (and make-repo says so).
+REPO_DIR ?= target/repo
+REPO_SUITE ?= stable
+REPO_DEBS := apt-utils createrepo-c gnupg rpm
+# The reproducibility test: git for the clones, diffoscope to show where two
+# builds differ (with what it needs to open .deb, .rpm and ELF files).
+REPRO_DEBS := git diffoscope-minimal python3-debian python3-rpm binutils xz-utils
+# The completions test loads the completions in the shells themselves.
+COMPLETION_DEBS := bash zsh fish
+
 .PHONY: all build man install package lint test test-e2e bench fuzz stress deps-package deps-test deps-e2e deps-fuzz clean
+.PHONY: repo deps-repo deps-repro deps-audit deps-build deps-completions test-repro test-repo completions
 
 all: build
 
-build:
-	$(BUILD_ENV) $(CARGO) build --release --locked $(CARGO_TARGET)
+# The binaries carry their crate list, names, versions and sources, in the
+# .dep-v0 section `cargo auditable` adds (zlib-compressed JSON), so that
+# scanners (cargo audit bin, trivy, syft, grype, rust-audit-info) read what is
+# in the installed binary, not what a lock file said (tests/audit/dep-data.sh).
+build: deps-build
+	$(BUILD_ENV) $(CARGO) $(CARGO_BUILD) --release --locked $(CARGO_TARGET)
+
+install: completions
+
+deps-build:
+	tools/ensure-cargo-tool cargo-auditable $(CARGO_AUDITABLE_VERSION)
 
 man:
 	$(CARGO) run --quiet --locked --example gen-man -- target/man
+
+completions:
+	$(CARGO) run --quiet --locked --example gen-completions -- target/completions
 
 # The one list of installed files: the packages are made from what this puts
 # in a staging DESTDIR.
@@ -109,6 +166,12 @@ install: build man
 	$(if $(LICENSEDIR),install -D -m 644 LICENSE $(DESTDIR)$(LICENSEDIR)/LICENSE)
 	$(if $(filter yes,$(LINTIAN_OVERRIDES)),install -D -m 644 packaging/lintian-overrides \
 		$(DESTDIR)$(DATADIR)/lintian/overrides/nydus-overlayfs)
+	install -D -m 644 target/completions/nydus-overlayfs-setup \
+		$(DESTDIR)$(BASHCOMPLETIONDIR)/nydus-overlayfs-setup
+	install -D -m 644 target/completions/_nydus-overlayfs-setup \
+		$(DESTDIR)$(ZSHCOMPLETIONDIR)/_nydus-overlayfs-setup
+	install -D -m 644 target/completions/nydus-overlayfs-setup.fish \
+		$(DESTDIR)$(FISHCOMPLETIONDIR)/nydus-overlayfs-setup.fish
 	@# The admin's settings: never overwritten once there.
 	[ -e $(DESTDIR)$(SYSCONFDIR)/nydus-overlayfs/setup.toml ] || \
 		install -D -m 644 packaging/setup.toml $(DESTDIR)$(SYSCONFDIR)/nydus-overlayfs/setup.toml
@@ -144,16 +207,54 @@ deps-e2e:
 
 # Unit and integration tests, make install, the packages' lifecycle under
 # dpkg/apt, piuparts and rpm in a chroot, the Ansible role and the
-# image-builder recipe, then a real container end to end.
+# image-builder recipe, then a real container end to end. Rust tests that
+# need root are marked #[ignore] with the reason, so a plain `cargo test`
+# reports them as ignored; make test, which runs as root, includes them.
 test: deps-test deps-e2e package
-	$(STATIC) NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) $(CARGO) test --locked $(CARGO_TARGET)
+	$(STATIC) NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) $(CARGO) test --locked $(CARGO_TARGET) -- --include-ignored
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
 	tests/make-install.sh
+	tests/completions/shells.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/lifecycle/deb.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/lifecycle/rpm.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/fleet/ansible.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/fleet/image.sh
+	tests/audit/dep-data.sh
+	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/repo/apt.sh
+	tests/repo/rpm.sh
+	tests/repro/packages.sh
 	$(RUN_E2E)
+
+# What the repository and reproducibility tests need (each also runs alone:
+# make test-repo, make test-repro).
+test: deps-repo deps-repro deps-audit deps-completions
+
+repo: package deps-repo
+	REPO_KEY="$(REPO_KEY)" REPO_SUITE="$(REPO_SUITE)" tools/make-repo $(REPO_DIR) target/debian/*.deb target/generate-rpm/*.rpm
+
+deps-repo:
+	tools/ensure-debian-packages $(REPO_DEBS)
+
+deps-repro:
+	tools/ensure-debian-packages $(REPRO_DEBS)
+
+deps-audit:
+	tools/ensure-cargo-tool rust-audit-info $(RUST_AUDIT_INFO_VERSION)
+
+deps-completions:
+	tools/ensure-debian-packages $(COMPLETION_DEBS)
+
+# Two `make package` runs from two clones at different paths, a minute apart,
+# with different umask, TZ and locale: the same sha256s.
+test-repro: deps-package deps-repro
+	tests/repro/packages.sh
+
+# The signed repositories under apt in a chroot and under rpmkeys/createrepo_c,
+# and the crate lists in the packaged binaries.
+test-repo: deps-test deps-repo deps-audit package
+	tests/audit/dep-data.sh
+	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/repo/apt.sh
+	tests/repo/rpm.sh
 
 # Only the end-to-end test: a container from a Nydus image through
 # containerd, nydus-snapshotter, nydusd and the installed .deb.

@@ -24,13 +24,16 @@ check "exactly the expected files, modes and link" diff - "$dest.list" <<'LIST'
 ./usr/lib/modules-load.d/nydus-overlayfs.conf 644 
 ./usr/lib/systemd/system/containerd.service.d/nydus-overlayfs.conf 644 
 ./usr/sbin/mount.fuse.nydus-overlayfs 777 ../bin/nydus-overlayfs
+./usr/share/bash-completion/completions/nydus-overlayfs-setup 644 
 ./usr/share/doc/nydus-overlayfs/README.md 644 
+./usr/share/fish/vendor_completions.d/nydus-overlayfs-setup.fish 644 
 ./usr/share/licenses/nydus-overlayfs/LICENSE 644 
 ./usr/share/man/man8/mount.fuse.nydus-overlayfs.8 644 
 ./usr/share/man/man8/nydus-overlayfs-setup.8 644 
 ./usr/share/man/man8/nydus-overlayfs.8 644 
 ./usr/share/nydus-overlayfs/containerd/nydus-cri.toml 644 
 ./usr/share/nydus-overlayfs/containerd/nydus-snapshotter.toml 644 
+./usr/share/zsh/site-functions/_nydus-overlayfs-setup 644 
 LIST
 rm -f "$dest.list"
 check "the registration link leads to the helper" test "$(readlink -f "$dest/usr/sbin/mount.fuse.nydus-overlayfs")" = "$dest/usr/bin/nydus-overlayfs"

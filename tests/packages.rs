@@ -27,6 +27,11 @@ const DEB_FILES: &[(&str, &str, &str)] = &[
     ),
     ("/usr/sbin/nydus-overlayfs", "-rwxr-xr-x", ""),
     ("/usr/sbin/nydus-overlayfs-setup", "-rwxr-xr-x", ""),
+    (
+        "/usr/share/bash-completion/completions/nydus-overlayfs-setup",
+        "-rw-r--r--",
+        "",
+    ),
     ("/usr/share/doc/nydus-overlayfs/README.md", "-rw-r--r--", ""),
     (
         "/usr/share/doc/nydus-overlayfs/changelog.Debian.gz",
@@ -56,7 +61,17 @@ const DEB_FILES: &[(&str, &str, &str)] = &[
         "",
     ),
     (
+        "/usr/share/fish/vendor_completions.d/nydus-overlayfs-setup.fish",
+        "-rw-r--r--",
+        "",
+    ),
+    (
         "/usr/share/nydus-overlayfs/containerd/nydus-snapshotter.toml",
+        "-rw-r--r--",
+        "",
+    ),
+    (
+        "/usr/share/zsh/vendor-completions/_nydus-overlayfs-setup",
         "-rw-r--r--",
         "",
     ),
@@ -72,7 +87,15 @@ const RPM_FILES: &[(&str, &str)] = &[
         "/usr/lib/systemd/system/containerd.service.d/nydus-overlayfs.conf",
         "-rw-r--r--",
     ),
+    (
+        "/usr/share/bash-completion/completions/nydus-overlayfs-setup",
+        "-rw-r--r--",
+    ),
     ("/usr/share/doc/nydus-overlayfs/README.md", "-rw-r--r--"),
+    (
+        "/usr/share/fish/vendor_completions.d/nydus-overlayfs-setup.fish",
+        "-rw-r--r--",
+    ),
     ("/usr/share/licenses/nydus-overlayfs/LICENSE", "-rw-r--r--"),
     (
         "/usr/share/man/man8/mount.fuse.nydus-overlayfs.8.gz",
@@ -89,6 +112,10 @@ const RPM_FILES: &[(&str, &str)] = &[
     ),
     (
         "/usr/share/nydus-overlayfs/containerd/nydus-snapshotter.toml",
+        "-rw-r--r--",
+    ),
+    (
+        "/usr/share/zsh/site-functions/_nydus-overlayfs-setup",
         "-rw-r--r--",
     ),
 ];
@@ -317,6 +344,14 @@ fn rpm_erase_removes_our_directories_only() {
             "/usr/share/licenses/nydus-overlayfs",
             "/usr/share/nydus-overlayfs",
             "/usr/share/nydus-overlayfs/containerd",
+            // The shells' completion directories, where no shell package has
+            // put anything (rmdir leaves them otherwise).
+            "/usr/share/bash-completion",
+            "/usr/share/bash-completion/completions",
+            "/usr/share/fish",
+            "/usr/share/fish/vendor_completions.d",
+            "/usr/share/zsh",
+            "/usr/share/zsh/site-functions",
         ]
         .map(String::from),
     );
