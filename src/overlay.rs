@@ -9,30 +9,10 @@ use std::path::PathBuf;
 use rustix::mount::MountFlags;
 
 use crate::error::{Error, quoted};
-use crate::options::{self, Word};
+use crate::options::{self, LayerKey, Word};
 
 /// The kernel's limit on lower layers (OVL_MAX_STACK), data-only ones included.
 pub const MAX_LAYERS: usize = 500;
-
-/// overlayfs options whose values are safe to show (paths and switches).
-/// Any other option's value is hidden wherever this helper prints options.
-const KNOWN_OVERLAY_KEYS: &[&str] = &[
-    "lowerdir",
-    "lowerdir+",
-    "datadir+",
-    "upperdir",
-    "workdir",
-    "default_permissions",
-    "redirect_dir",
-    "index",
-    "uuid",
-    "nfs_export",
-    "userxattr",
-    "xino",
-    "metacopy",
-    "verity",
-    "volatile",
-];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layer {
@@ -46,13 +26,9 @@ pub struct Layer {
 pub struct DataOption {
     pub key: Vec<u8>,
     pub value: Option<Vec<u8>>,
-}
-
-impl DataOption {
-    /// Whether overlayfs documents this option (so its value may be shown).
-    pub fn is_known(&self) -> bool {
-        KNOWN_OVERLAY_KEYS.iter().any(|k| k.as_bytes() == self.key)
-    }
+    /// The option table knows it as overlayfs's: its value may be shown,
+    /// and mount(2) keeps it under `-s`.
+    pub known: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,9 +85,14 @@ impl OverlayMount {
                         quoted(word)
                     )));
                 }
-                Word::Data { key, value } => {
-                    mount.add_data(key, value, &mut lower_form)?;
+                Word::Layer { key, name, value } => {
+                    mount.add_dir(key, name, value, &mut lower_form)?;
                 }
+                Word::Data { key, value, shown } => mount.data.push(DataOption {
+                    key: key.to_vec(),
+                    value: value.map(<[u8]>::to_vec),
+                    known: shown,
+                }),
             }
         }
         mount.flags = options::resolve_flags(effects);
@@ -119,23 +100,13 @@ impl OverlayMount {
         Ok(mount)
     }
 
-    fn add_data(
+    fn add_dir(
         &mut self,
+        layer: LayerKey,
         key: &[u8],
         value: Option<&[u8]>,
         lower_form: &mut Option<LowerForm>,
     ) -> Result<(), Error> {
-        let layer_key = matches!(
-            key,
-            b"lowerdir" | b"lowerdir+" | b"datadir+" | b"upperdir" | b"workdir"
-        );
-        if !layer_key {
-            self.data.push(DataOption {
-                key: key.to_vec(),
-                value: value.map(<[u8]>::to_vec),
-            });
-            return Ok(());
-        }
         // A value of only a backslash unescapes to no path either.
         let value = match value {
             Some(v) if !options::unescape(v).is_empty() => v,
@@ -146,11 +117,11 @@ impl OverlayMount {
                 )));
             }
         };
-        match key {
-            b"upperdir" => set_once(&mut self.upper, key, options::unescape(value)),
-            b"workdir" => set_once(&mut self.work, key, options::unescape(value)),
-            _ => {
-                let form = if key == b"lowerdir" {
+        match layer {
+            LayerKey::Upper => set_once(&mut self.upper, key, options::unescape(value)),
+            LayerKey::Work => set_once(&mut self.work, key, options::unescape(value)),
+            LayerKey::LowerList | LayerKey::LowerAppended | LayerKey::DataAppended => {
+                let form = if layer == LayerKey::LowerList {
                     LowerForm::List
                 } else {
                     LowerForm::Appended
@@ -171,7 +142,7 @@ impl OverlayMount {
                 if form == LowerForm::List {
                     self.lower = split_lowerdir(value)?;
                 } else {
-                    let data_only = key == b"datadir+";
+                    let data_only = layer == LayerKey::DataAppended;
                     self.lower.push(Layer {
                         path: options::unescape(value),
                         data_only,
@@ -278,7 +249,9 @@ pub fn join_lowerdir<'a>(paths: impl IntoIterator<Item = (&'a [u8], bool)>) -> V
 /// option that is not a known overlayfs option hidden.
 impl fmt::Display for OverlayMount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut words: Vec<String> = flag_words(self.flags).map(str::to_string).collect();
+        let mut words: Vec<String> = options::flag_words(self.flags)
+            .map(str::to_string)
+            .collect();
         let lower = join_lowerdir(self.lower.iter().map(|l| (l.path.as_slice(), l.data_only)));
         words.push(format!("lowerdir={}", String::from_utf8_lossy(&lower)));
         for (key, dir) in [("upperdir", &self.upper), ("workdir", &self.work)] {
@@ -291,7 +264,7 @@ impl fmt::Display for OverlayMount {
         }
         for option in &self.data {
             let key = String::from_utf8_lossy(&option.key);
-            words.push(match (&option.value, option.is_known()) {
+            words.push(match (&option.value, option.known) {
                 (None, _) => key.into_owned(),
                 (Some(value), true) => format!("{key}={}", String::from_utf8_lossy(value)),
                 (Some(_), false) => format!("{key}=<hidden>"),
@@ -313,43 +286,6 @@ impl fmt::Display for OverlayMount {
         }
         Ok(())
     }
-}
-
-/// The flag words that describe `flags`, in mountinfo's order.
-fn flag_words(flags: MountFlags) -> impl Iterator<Item = &'static str> {
-    let atime = if flags.contains(MountFlags::STRICTATIME) {
-        "strictatime"
-    } else if flags.contains(MountFlags::NOATIME) {
-        "noatime"
-    } else {
-        "relatime"
-    };
-    let rw = if flags.contains(MountFlags::RDONLY) {
-        "ro"
-    } else {
-        "rw"
-    };
-    let optional = [
-        (MountFlags::NOSUID, "nosuid"),
-        (MountFlags::NODEV, "nodev"),
-        (MountFlags::NOEXEC, "noexec"),
-        (MountFlags::SYNCHRONOUS, "sync"),
-        (MountFlags::DIRSYNC, "dirsync"),
-        (MountFlags::PERMIT_MANDATORY_FILE_LOCKING, "mand"),
-        (MountFlags::NODIRATIME, "nodiratime"),
-        (MountFlags::LAZYTIME, "lazytime"),
-        (MountFlags::NOSYMFOLLOW, "nosymfollow"),
-        (options::MS_I_VERSION, "iversion"),
-        (MountFlags::SILENT, "silent"),
-    ];
-    std::iter::once(rw)
-        .chain(
-            optional
-                .into_iter()
-                .filter(move |(f, _)| flags.contains(*f))
-                .map(|(_, w)| w),
-        )
-        .chain(std::iter::once(atime))
 }
 
 #[cfg(test)]
@@ -384,7 +320,8 @@ mod tests {
             m.data,
             [DataOption {
                 key: b"volatile".to_vec(),
-                value: None
+                value: None,
+                known: true,
             }]
         );
         assert_eq!(m.flags, MountFlags::empty());

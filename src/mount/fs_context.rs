@@ -7,12 +7,13 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use rustix::io::Errno;
 use rustix::mount::{
-    FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags, fsconfig_create,
-    fsconfig_set_fd, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount,
+    FsMountFlags, FsOpenFlags, MoveMountFlags, fsconfig_create, fsconfig_set_fd, fsconfig_set_flag,
+    fsconfig_set_string, fsmount, fsopen, move_mount,
 };
 
 use super::{OpenedDirs, common_refusal, dir_name, dir_path};
 use crate::error::{Error, one_line, quoted};
+use crate::options;
 use crate::overlay::{DataOption, OverlayMount};
 
 pub enum Outcome {
@@ -20,31 +21,6 @@ pub enum Outcome {
     /// No fsopen or no `lowerdir+` (Linux < 6.8): mount(2) must be tried.
     KernelTooOld,
 }
-
-/// Superblock flags and the fsconfig keys that set them.
-const SUPERBLOCK_FLAGS: &[(MountFlags, &str)] = &[
-    (MountFlags::RDONLY, "ro"),
-    (MountFlags::SYNCHRONOUS, "sync"),
-    (MountFlags::DIRSYNC, "dirsync"),
-    (MountFlags::LAZYTIME, "lazytime"),
-    (MountFlags::PERMIT_MANDATORY_FILE_LOCKING, "mand"),
-];
-
-/// Per-mount flags and the mount attributes that carry them.
-const MOUNT_ATTRIBUTES: &[(MountFlags, MountAttrFlags)] = &[
-    (MountFlags::RDONLY, MountAttrFlags::MOUNT_ATTR_RDONLY),
-    (MountFlags::NOSUID, MountAttrFlags::MOUNT_ATTR_NOSUID),
-    (MountFlags::NODEV, MountAttrFlags::MOUNT_ATTR_NODEV),
-    (MountFlags::NOEXEC, MountAttrFlags::MOUNT_ATTR_NOEXEC),
-    (
-        MountFlags::NODIRATIME,
-        MountAttrFlags::MOUNT_ATTR_NODIRATIME,
-    ),
-    (
-        MountFlags::NOSYMFOLLOW,
-        MountAttrFlags::MOUNT_ATTR_NOSYMFOLLOW,
-    ),
-];
 
 /// The longest string value fsconfig takes.
 const MAX_STRING_VALUE: usize = 255;
@@ -74,12 +50,10 @@ pub fn mount(mount: &OverlayMount, dirs: &OpenedDirs, sloppy: bool) -> Result<Ou
     context
         .set_string(b"source", &mount.source)
         .map_err(|errno| context.refusal("the mount source", errno))?;
-    for (flag, key) in SUPERBLOCK_FLAGS {
-        if mount.flags.contains(*flag) {
-            context
-                .set_flag(key.as_bytes())
-                .map_err(|errno| context.refusal(&format!("flag '{key}'"), errno))?;
-        }
+    for key in options::superblock_flags(mount.flags) {
+        context
+            .set_flag(key.as_bytes())
+            .map_err(|errno| context.refusal(&format!("flag '{key}'"), errno))?;
     }
     let Some(passing) = context.choose_layer_passing(mount, dirs)? else {
         return Ok(Outcome::KernelTooOld);
@@ -92,7 +66,7 @@ pub fn mount(mount: &OverlayMount, dirs: &OpenedDirs, sloppy: bool) -> Result<Ou
     let detached = fsmount(
         &context.fd,
         FsMountFlags::FSMOUNT_CLOEXEC,
-        mount_attributes(mount.flags),
+        options::mount_attributes(mount.flags),
     )
     .map_err(|errno| context.refusal("the mount flags", errno))?;
     dirs.check_none_removed(mount)?;
@@ -110,22 +84,6 @@ pub fn mount(mount: &OverlayMount, dirs: &OpenedDirs, sloppy: bool) -> Result<Ou
         ))
     })?;
     Ok(Outcome::Mounted)
-}
-
-/// Mount attributes for fsmount, with atime resolved as mount(2) resolves it:
-/// relatime unless noatime, and strictatime over both.
-fn mount_attributes(flags: MountFlags) -> MountAttrFlags {
-    let atime = if flags.contains(MountFlags::STRICTATIME) {
-        MountAttrFlags::MOUNT_ATTR_STRICTATIME
-    } else if flags.contains(MountFlags::NOATIME) {
-        MountAttrFlags::MOUNT_ATTR_NOATIME
-    } else {
-        MountAttrFlags::MOUNT_ATTR_RELATIME
-    };
-    MOUNT_ATTRIBUTES
-        .iter()
-        .filter(|(flag, _)| flags.contains(*flag))
-        .fold(atime, |attrs, (_, attr)| attrs | *attr)
 }
 
 impl FsContext {
@@ -211,7 +169,7 @@ impl FsContext {
                 .as_deref()
                 .is_some_and(|m| m.contains("Unknown parameter"));
         let key = quoted(&option.key);
-        Err(match (unknown, option.is_known(), message) {
+        Err(match (unknown, option.known, message) {
             (true, ..) if sloppy => return Ok(()),
             (true, ..) => Error::mount_failed(format!(
                 "overlayfs does not know option {key}; remove it, or pass -s to skip unknown options"

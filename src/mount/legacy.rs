@@ -52,7 +52,7 @@ pub fn data_string(mount: &OverlayMount, sloppy: bool, relative_to: Option<&[u8]
             words.push([key, &options::escape(dir, b",")].concat());
         }
     }
-    for option in mount.data.iter().filter(|o| !sloppy || o.is_known()) {
+    for option in mount.data.iter().filter(|o| !sloppy || o.known) {
         let mut word = option.key.clone();
         if let Some(value) = &option.value {
             word.push(b'=');
