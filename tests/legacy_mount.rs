@@ -41,8 +41,8 @@ fn short_options_are_mounted_as_written() {
     let fx = Fixture::new();
     let layers = fx.layers(3, 0);
     let mount = request(&fx, &layers);
-    assert!(legacy::data_string(&mount, false, None).len() <= legacy::MAX_DATA);
-    legacy::mount(&mount, false).unwrap();
+    assert!(mount.kernel_data(None).len() <= legacy::MAX_DATA);
+    legacy::mount(&mount).unwrap();
     let info = mount_at(&mount.target).unwrap();
     let lowerdir_option = info
         .super_options
@@ -67,13 +67,13 @@ fn long_options_are_mounted_relative_to_the_common_parent() {
     let fx = Fixture::new();
     let layers = fx.layers(130, 90);
     let mount = request(&fx, &layers);
-    let full = legacy::data_string(&mount, false, None);
+    let full = mount.kernel_data(None);
     assert!(
         full.len() > legacy::MAX_DATA,
         "{} bytes would be cut by mount(2)",
         full.len()
     );
-    legacy::mount(&mount, false).unwrap();
+    legacy::mount(&mount).unwrap();
     let info = mount_at(&mount.target).unwrap();
     let lowerdir_option = info
         .super_options
@@ -97,7 +97,7 @@ fn options_too_long_even_when_compacted_are_refused() {
     let fx = Fixture::new();
     let layers = fx.scattered_layers(130, 90);
     let mount = request(&fx, &layers);
-    let error = legacy::mount(&mount, false).unwrap_err();
+    let error = legacy::mount(&mount).unwrap_err();
     assert_eq!(error.exit_code(), 32);
     let message = error.to_string();
     assert!(
