@@ -1,6 +1,7 @@
 # nydus-overlayfs — build, test, package and install.
 #
 #   make package   .deb and .rpm in target/debian/ and target/generate-rpm/, lint-clean
+#   make check     fast checks, no root: fmt, clippy, and the tests that need neither root nor packages
 #   make test      every test (as root: the tests mount overlayfs and run dpkg/rpm)
 #   make install DESTDIR=… PREFIX=/usr    for builders of other distros
 #   make bench     per-mount cost, memory and size (root)
@@ -79,7 +80,7 @@ RUN_E2E = NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/e2e/run.sh
 # tests' debootstrap chroot.
 TEST_CACHE ?= /var/cache/nydus-overlayfs-tests
 
-.PHONY: all build man install package lint test test-e2e bench fuzz stress deps-package deps-test deps-e2e deps-fuzz clean
+.PHONY: all build man install package lint check test test-e2e bench fuzz stress deps-package deps-test deps-e2e deps-fuzz clean
 
 all: build
 
@@ -141,6 +142,11 @@ deps-e2e:
 	tools/ensure-debian-packages $(E2E_DEBS)
 	tools/fetch-suite-debs sid $(TEST_CACHE) nydus-snapshotter docker-registry busybox-static
 	tools/build-nydus-rs $(NYDUS_RS_DIR)
+
+check:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) test --locked -- --skip enable_killed_anywhere
 
 # Unit and integration tests, make install, the packages' lifecycle under
 # dpkg/apt, piuparts and rpm in a chroot, the Ansible role and the

@@ -709,10 +709,9 @@ fn build_env() -> Env {
 }
 
 #[test]
+#[ignore = "needs root (mounts overlayfs and tmpfs); make test runs it"]
 fn the_hostile_corpus() {
-    if !can_mount("the_hostile_corpus") {
-        return;
-    }
+    require_root();
     assert!(CASES.len() >= 50, "the corpus has {} cases", CASES.len());
     let env = build_env();
     let setup_mounts = [env.fx.path("other-fs"), env.fx.path("ro-fs")];
