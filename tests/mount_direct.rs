@@ -99,6 +99,7 @@ fn flags_mean_what_mount8_makes_of_them() {
         "lazytime,nolazytime",
         "nosymfollow",
         "nosymfollow,symfollow",
+        "symfollow,nosymfollow",
         "mand",
         "iversion",
         "silent",
@@ -131,6 +132,43 @@ fn flags_mean_what_mount8_makes_of_them() {
         unmount(&ours);
         assert_eq!(got, expected, "options {words}");
     }
+}
+
+/// Each directory reaches overlayfs under its role's key: lower layers as
+/// lowerdir+, a data-only layer (after `::`) as datadir+, in order.
+#[test]
+#[ignore = "needs root (mounts overlayfs); make test runs it"]
+fn data_only_layers_are_handed_over_as_data_only() {
+    require_root();
+    let fx = Fixture::new();
+    let lowers = fx.layers(3, 0);
+    let [upper, work, target] = fx.dirs(["upper", "work", "merged"]);
+    let options = format!(
+        "lowerdir={}:{}::{},upperdir={},workdir={}",
+        lowers[0].display(),
+        lowers[1].display(),
+        lowers[2].display(),
+        upper.display(),
+        work.display()
+    );
+    assert_mounted_silently(&run_helper_on(&target, &options));
+    let info = mount_at(&target).unwrap();
+    let layers: Vec<&String> = info
+        .super_options
+        .iter()
+        .filter(|o| o.starts_with("lowerdir") || o.starts_with("datadir"))
+        .collect();
+    assert_eq!(
+        layers,
+        [
+            &format!("lowerdir+={}", lowers[0].display()),
+            &format!("lowerdir+={}", lowers[1].display()),
+            &format!("datadir+={}", lowers[2].display()),
+        ],
+        "{info:?}"
+    );
+    assert!(target.join("layer-000").exists() && !target.join("layer-002").exists());
+    unmount(&target);
 }
 
 #[test]
