@@ -1,6 +1,7 @@
 # nydus-overlayfs — build, test, package and install.
 #
 #   make package   .deb and .rpm in target/debian/ and target/generate-rpm/, lint-clean
+#   make check     fast checks, no root: fmt, clippy, and the tests that need neither root nor packages
 #   make repo      signed APT and RPM repositories of them in target/repo/ (REPO_KEY=…)
 #   make test      every test (as root: the tests mount overlayfs and run dpkg/rpm)
 #   make install DESTDIR=… PREFIX=/usr    for builders of other distros
@@ -123,7 +124,7 @@ REPRO_DEBS := git diffoscope-minimal python3-debian python3-rpm binutils xz-util
 # The completions test loads the completions in the shells themselves.
 COMPLETION_DEBS := bash zsh fish
 
-.PHONY: all build man install package lint test test-e2e bench fuzz stress deps-package deps-test deps-e2e deps-fuzz clean
+.PHONY: all build man install package lint check test test-e2e bench fuzz stress deps-package deps-test deps-e2e deps-fuzz clean
 .PHONY: repo deps-repo deps-repro deps-audit deps-build deps-completions test-repro test-repo completions
 
 all: build
@@ -204,6 +205,14 @@ deps-e2e:
 	tools/ensure-debian-packages $(E2E_DEBS)
 	tools/fetch-suite-debs sid $(TEST_CACHE) nydus-snapshotter docker-registry busybox-static
 	tools/build-nydus-rs $(NYDUS_RS_DIR)
+
+# The quick tier for every edit: no root, no packages, well under a minute
+# warm. Tests that need root, built packages or minutes are ignored there,
+# each with its reason; make test runs them.
+check:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) test --locked
 
 # Unit and integration tests, make install, the packages' lifecycle under
 # dpkg/apt, piuparts and rpm in a chroot, the Ansible role and the

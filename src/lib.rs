@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod error;
 pub mod mount;
+pub mod namespace;
 pub mod options;
 pub mod overlay;
 pub mod setup;

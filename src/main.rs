@@ -14,8 +14,8 @@ use std::os::unix::ffi::OsStrExt;
 
 use nydus_overlayfs::cli::{self, Invocation, Stop};
 use nydus_overlayfs::error::Error;
-use nydus_overlayfs::mount;
 use nydus_overlayfs::overlay::OverlayMount;
+use nydus_overlayfs::{mount, namespace};
 
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
@@ -41,19 +41,20 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
 
 fn mount_as_asked(invocation: &Invocation) -> Result<(), Error> {
     if let Some(namespace) = &invocation.namespace {
-        mount::enter_namespace(namespace)?;
+        namespace::enter(namespace)?;
     }
     let source = invocation.source.as_bytes();
     let overlay = OverlayMount::from_options(
         source,
         invocation.target.clone(),
         &invocation.option_strings(),
-    )?;
+    )?
+    .with_sloppy(invocation.sloppy);
     let done = if invocation.fake {
         mount::check(&overlay)?;
         None
     } else {
-        Some(mount::mount(&overlay, invocation.sloppy)?)
+        Some(mount::mount(&overlay)?)
     };
     if invocation.fake || invocation.verbose {
         println!("{overlay}");

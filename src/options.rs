@@ -1,11 +1,15 @@
 //! Splitting mount option strings and saying what each word means.
 //!
-//! Every word falls into exactly one class, read off the tables below rather
-//! than decided by a chain of ifs: a VFS flag (the MS_* bits mount(8) sets or
-//! clears), a word only userspace reads, a Nydus-only option, a word this
-//! helper refuses, or filesystem data handed to overlayfs unchanged.
+//! One table, [`TABLE`], in the manner of util-linux's option maps: each row
+//! is one word — how it is written, and its class. Every decision about a
+//! word is read off its row: classification (the first row that matches wins,
+//! so table order is precedence), flag resolution, which mount flags are
+//! superblock flags and which are mount attributes, the atime mode, the words
+//! that describe a mount, and which overlayfs options may be shown (and are
+//! kept by `-s` where the kernel cannot be asked). A word no row matches is
+//! overlayfs data whose value is never shown. A new word is a new row.
 
-use rustix::mount::MountFlags;
+use rustix::mount::{MountAttrFlags, MountFlags};
 
 /// What one VFS flag word does to the mount flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,88 +18,232 @@ pub struct FlagEffect {
     pub flags: MountFlags,
 }
 
-const fn sets(flags: MountFlags) -> FlagEffect {
-    FlagEffect {
-        clear: false,
-        flags,
-    }
-}
-
-const fn clears(flags: MountFlags) -> FlagEffect {
-    FlagEffect { clear: true, flags }
-}
-
 /// `MS_I_VERSION`, which rustix does not name.
 pub const MS_I_VERSION: MountFlags = MountFlags::from_bits_retain(1 << 23);
 
-/// The VFS words and their meaning, as mount(8) (libmount) gives them. A word
-/// that clears a flag undoes the word that sets it; the later word wins.
-/// `defaults` changes nothing: it only stands for "no other flags".
-pub const FLAG_WORDS: &[(&str, FlagEffect)] = &[
-    ("defaults", sets(MountFlags::empty())),
-    ("ro", sets(MountFlags::RDONLY)),
-    ("rw", clears(MountFlags::RDONLY)),
-    ("nosuid", sets(MountFlags::NOSUID)),
-    ("suid", clears(MountFlags::NOSUID)),
-    ("nodev", sets(MountFlags::NODEV)),
-    ("dev", clears(MountFlags::NODEV)),
-    ("noexec", sets(MountFlags::NOEXEC)),
-    ("exec", clears(MountFlags::NOEXEC)),
-    ("sync", sets(MountFlags::SYNCHRONOUS)),
-    ("async", clears(MountFlags::SYNCHRONOUS)),
-    ("dirsync", sets(MountFlags::DIRSYNC)),
-    ("mand", sets(MountFlags::PERMIT_MANDATORY_FILE_LOCKING)),
-    ("nomand", clears(MountFlags::PERMIT_MANDATORY_FILE_LOCKING)),
-    ("noatime", sets(MountFlags::NOATIME)),
-    ("atime", clears(MountFlags::NOATIME)),
-    ("nodiratime", sets(MountFlags::NODIRATIME)),
-    ("diratime", clears(MountFlags::NODIRATIME)),
-    ("relatime", sets(MountFlags::RELATIME)),
-    ("norelatime", clears(MountFlags::RELATIME)),
-    ("strictatime", sets(MountFlags::STRICTATIME)),
-    ("nostrictatime", clears(MountFlags::STRICTATIME)),
-    ("lazytime", sets(MountFlags::LAZYTIME)),
-    ("nolazytime", clears(MountFlags::LAZYTIME)),
-    ("nosymfollow", sets(MountFlags::NOSYMFOLLOW)),
-    ("symfollow", clears(MountFlags::NOSYMFOLLOW)),
-    ("iversion", sets(MS_I_VERSION)),
-    ("noiversion", clears(MS_I_VERSION)),
-    ("silent", sets(MountFlags::SILENT)),
-    ("loud", clears(MountFlags::SILENT)),
+/// How a row's name is written in an option word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    /// The word is the name, with no `=`.
+    Exact,
+    /// `name=value`: the name is a key and a value is required.
+    KeyValue,
+    /// The key is the name, with or without a value.
+    Key,
+    /// The word starts with the name (`x-…`).
+    Prefix,
+}
+
+/// Where the new mount API puts a VFS flag (mount(2) takes them all as bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lands {
+    /// A superblock flag: an fsconfig flag named as the word that sets it.
+    Superblock,
+    /// A per-mount attribute of fsmount.
+    Attribute(MountAttrFlags),
+    /// Both: `ro` makes the superblock and the mount read-only.
+    SuperblockAndAttribute(MountAttrFlags),
+    /// One of the atime modes, of which exactly one is in effect (see [`atime`]).
+    Atime(MountAttrFlags),
+    /// Only mount(2) takes it; the new API has no place for it.
+    Legacy,
+}
+
+/// Whether a flag word is one of the words that describe a mount (`-v`, `-f`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// Shown when in effect: a setting word when its bit is set, a clearing
+    /// word when it is clear, an atime word when it is the mode.
+    InEffect,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flag {
+    pub bit: MountFlags,
+    pub clears: bool,
+    pub lands: Lands,
+    pub shown: Shown,
+}
+
+/// The options overlayfs takes a directory from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerKey {
+    /// `lowerdir=L1:L2::D1`, all lower layers in one list.
+    LowerList,
+    /// `lowerdir+=L`, one lower layer.
+    LowerAppended,
+    /// `datadir+=D`, one data-only layer.
+    DataAppended,
+    Upper,
+    Work,
+}
+
+/// The class of a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// A VFS flag, as mount(8) (libmount) reads it.
+    Flag(Flag),
+    /// Read by mount(8) and fstab only; the kernel never sees it.
+    UserspaceOnly,
+    /// Added by nydus-snapshotter for Nydus itself; its value (base64 JSON
+    /// that can hold registry credentials) is dropped and never shown.
+    NydusOnly,
+    /// Asks for another kind of mount operation than "mount a new overlay
+    /// here"; refused rather than guessed.
+    Refused,
+    /// An overlayfs option whose value may be shown.
+    Overlay,
+    /// An overlayfs option naming a directory.
+    Layer(LayerKey),
+}
+
+/// One word of the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Row {
+    pub name: &'static str,
+    pub written: Written,
+    pub class: Class,
+}
+
+const fn row(name: &'static str, written: Written, class: Class) -> Row {
+    Row {
+        name,
+        written,
+        class,
+    }
+}
+
+const fn flag(
+    name: &'static str,
+    bit: MountFlags,
+    clears: bool,
+    lands: Lands,
+    shown: Shown,
+) -> Row {
+    row(
+        name,
+        Written::Exact,
+        Class::Flag(Flag {
+            bit,
+            clears,
+            lands,
+            shown,
+        }),
+    )
+}
+
+const SET: bool = false;
+const CLEAR: bool = true;
+
+use Class::{Layer, NydusOnly, Overlay, Refused, UserspaceOnly};
+use Lands::{Atime, Attribute, Legacy, Superblock, SuperblockAndAttribute};
+use Shown::{InEffect, Never};
+use Written::{Exact, Key, KeyValue, Prefix};
+use {MountAttrFlags as A, MountFlags as MS};
+
+/// Every word this helper knows, first match first. Flags are listed in the
+/// order mountinfo-style output shows them; the atime words last, and of
+/// those the first whose bit is set is the mode (relatime when none is).
+#[rustfmt::skip]
+pub const TABLE: &[Row] = &[
+    // Nydus-only, before all else: never let another row claim its value.
+    row("extraoption", Key, NydusOnly),
+    row("io.katacontainers.volume", Key, NydusOnly),
+    // Userspace-only (mount(8): x-* kept in utab, X-* only in fstab).
+    row("x-", Prefix, UserspaceOnly),
+    row("X-", Prefix, UserspaceOnly),
+    row("user", KeyValue, UserspaceOnly),
+    row("comment", KeyValue, UserspaceOnly),
+    row("helper", KeyValue, UserspaceOnly),
+    row("uhelper", KeyValue, UserspaceOnly),
+    // VFS flags: a clearing word undoes the word that sets its bit.
+    flag("ro", MS::RDONLY, SET, SuperblockAndAttribute(A::MOUNT_ATTR_RDONLY), InEffect),
+    flag("rw", MS::RDONLY, CLEAR, SuperblockAndAttribute(A::MOUNT_ATTR_RDONLY), InEffect),
+    flag("nosuid", MS::NOSUID, SET, Attribute(A::MOUNT_ATTR_NOSUID), InEffect),
+    flag("suid", MS::NOSUID, CLEAR, Attribute(A::MOUNT_ATTR_NOSUID), Never),
+    flag("nodev", MS::NODEV, SET, Attribute(A::MOUNT_ATTR_NODEV), InEffect),
+    flag("dev", MS::NODEV, CLEAR, Attribute(A::MOUNT_ATTR_NODEV), Never),
+    flag("noexec", MS::NOEXEC, SET, Attribute(A::MOUNT_ATTR_NOEXEC), InEffect),
+    flag("exec", MS::NOEXEC, CLEAR, Attribute(A::MOUNT_ATTR_NOEXEC), Never),
+    flag("sync", MS::SYNCHRONOUS, SET, Superblock, InEffect),
+    flag("async", MS::SYNCHRONOUS, CLEAR, Superblock, Never),
+    flag("dirsync", MS::DIRSYNC, SET, Superblock, InEffect),
+    flag("mand", MS::PERMIT_MANDATORY_FILE_LOCKING, SET, Superblock, InEffect),
+    flag("nomand", MS::PERMIT_MANDATORY_FILE_LOCKING, CLEAR, Superblock, Never),
+    flag("nodiratime", MS::NODIRATIME, SET, Attribute(A::MOUNT_ATTR_NODIRATIME), InEffect),
+    flag("diratime", MS::NODIRATIME, CLEAR, Attribute(A::MOUNT_ATTR_NODIRATIME), Never),
+    flag("lazytime", MS::LAZYTIME, SET, Superblock, InEffect),
+    flag("nolazytime", MS::LAZYTIME, CLEAR, Superblock, Never),
+    flag("nosymfollow", MS::NOSYMFOLLOW, SET, Attribute(A::MOUNT_ATTR_NOSYMFOLLOW), InEffect),
+    flag("symfollow", MS::NOSYMFOLLOW, CLEAR, Attribute(A::MOUNT_ATTR_NOSYMFOLLOW), Never),
+    flag("iversion", MS_I_VERSION, SET, Legacy, InEffect),
+    flag("noiversion", MS_I_VERSION, CLEAR, Legacy, Never),
+    flag("silent", MS::SILENT, SET, Legacy, InEffect),
+    flag("loud", MS::SILENT, CLEAR, Legacy, Never),
+    flag("strictatime", MS::STRICTATIME, SET, Atime(A::MOUNT_ATTR_STRICTATIME), InEffect),
+    flag("nostrictatime", MS::STRICTATIME, CLEAR, Atime(A::MOUNT_ATTR_STRICTATIME), Never),
+    flag("noatime", MS::NOATIME, SET, Atime(A::MOUNT_ATTR_NOATIME), InEffect),
+    flag("atime", MS::NOATIME, CLEAR, Atime(A::MOUNT_ATTR_NOATIME), Never),
+    flag("relatime", MS::RELATIME, SET, Atime(A::MOUNT_ATTR_RELATIME), InEffect),
+    flag("norelatime", MS::RELATIME, CLEAR, Atime(A::MOUNT_ATTR_RELATIME), Never),
+    // Stands for "no other flags": changes nothing.
+    flag("defaults", MS::empty(), SET, Legacy, Never),
+    // Userspace-only words (mount(8) and fstab).
+    row("auto", Exact, UserspaceOnly),
+    row("noauto", Exact, UserspaceOnly),
+    row("user", Exact, UserspaceOnly),
+    row("nouser", Exact, UserspaceOnly),
+    row("users", Exact, UserspaceOnly),
+    row("owner", Exact, UserspaceOnly),
+    row("noowner", Exact, UserspaceOnly),
+    row("group", Exact, UserspaceOnly),
+    row("nogroup", Exact, UserspaceOnly),
+    row("_netdev", Exact, UserspaceOnly),
+    row("nofail", Exact, UserspaceOnly),
+    // Other mount operations, and propagation.
+    row("bind", Exact, Refused),
+    row("rbind", Exact, Refused),
+    row("remount", Exact, Refused),
+    row("move", Exact, Refused),
+    row("shared", Exact, Refused),
+    row("rshared", Exact, Refused),
+    row("slave", Exact, Refused),
+    row("rslave", Exact, Refused),
+    row("private", Exact, Refused),
+    row("rprivate", Exact, Refused),
+    row("unbindable", Exact, Refused),
+    row("runbindable", Exact, Refused),
+    // overlayfs's directories.
+    row("lowerdir", Key, Layer(LayerKey::LowerList)),
+    row("lowerdir+", Key, Layer(LayerKey::LowerAppended)),
+    row("datadir+", Key, Layer(LayerKey::DataAppended)),
+    row("upperdir", Key, Layer(LayerKey::Upper)),
+    row("workdir", Key, Layer(LayerKey::Work)),
+    // overlayfs's documented options: switches, whose values may be shown.
+    row("default_permissions", Key, Overlay),
+    row("redirect_dir", Key, Overlay),
+    row("index", Key, Overlay),
+    row("uuid", Key, Overlay),
+    row("nfs_export", Key, Overlay),
+    row("userxattr", Key, Overlay),
+    row("xino", Key, Overlay),
+    row("metacopy", Key, Overlay),
+    row("verity", Key, Overlay),
+    row("volatile", Key, Overlay),
 ];
 
-/// Words mount(8) and fstab use for themselves; the kernel never sees them.
-const USERSPACE_WORDS: &[&str] = &[
-    "auto", "noauto", "user", "nouser", "users", "owner", "noowner", "group", "nogroup", "_netdev",
-    "nofail",
-];
-
-/// Keys of `key=value` words that only userspace reads.
-const USERSPACE_KEYS: &[&str] = &["user", "comment", "helper", "uhelper"];
-
-/// Prefixes of words kept for userspace tools (mount(8): `x-*`, `X-*`).
-const USERSPACE_PREFIXES: &[&str] = &["x-", "X-"];
-
-/// Options nydus-snapshotter adds for Nydus itself. Their values are base64
-/// JSON that can hold registry credentials: they are dropped and never shown.
-pub const NYDUS_ONLY_KEYS: &[&str] = &["extraoption", "io.katacontainers.volume"];
-
-/// Words that ask for another kind of mount operation than "mount a new
-/// overlay here"; this helper refuses them rather than guess.
-const REFUSED_WORDS: &[&str] = &[
-    "bind",
-    "rbind",
-    "remount",
-    "move",
-    "shared",
-    "rshared",
-    "slave",
-    "rslave",
-    "private",
-    "rprivate",
-    "unbindable",
-    "runbindable",
-];
+impl Row {
+    fn matches(&self, word: &[u8], key: &[u8], value: Option<&[u8]>) -> bool {
+        let name = self.name.as_bytes();
+        match self.written {
+            Written::Exact => word == name,
+            Written::KeyValue => value.is_some() && key == name,
+            Written::Key => key == name,
+            Written::Prefix => word.starts_with(name),
+        }
+    }
+}
 
 /// The class of one option word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,40 +252,54 @@ pub enum Word<'a> {
     UserspaceOnly,
     NydusOnly(&'static str),
     Refused,
+    /// A directory option; `name` is its key as written.
+    Layer {
+        key: LayerKey,
+        name: &'a [u8],
+        value: Option<&'a [u8]>,
+    },
+    /// Any other overlayfs option; `shown` when its row says its value may
+    /// be printed (no row: overlayfs decides, and the value stays hidden).
     Data {
         key: &'a [u8],
         value: Option<&'a [u8]>,
+        shown: bool,
     },
 }
 
-/// Says what one option word (as written, escapes included) means.
+/// Says what one option word (as written, escapes included) means: the
+/// class of the first row of [`TABLE`] that matches it.
 pub fn classify(word: &[u8]) -> Word<'_> {
     let (key, value) = match word.iter().position(|&b| b == b'=') {
         Some(at) => (&word[..at], Some(&word[at + 1..])),
         None => (word, None),
     };
-    if let Some(&key) = NYDUS_ONLY_KEYS.iter().find(|k| k.as_bytes() == key) {
-        return Word::NydusOnly(key);
+    let Some(row) = TABLE.iter().find(|row| row.matches(word, key, value)) else {
+        return Word::Data {
+            key,
+            value,
+            shown: false,
+        };
+    };
+    match row.class {
+        Class::Flag(flag) => Word::Flag(FlagEffect {
+            clear: flag.clears,
+            flags: flag.bit,
+        }),
+        Class::UserspaceOnly => Word::UserspaceOnly,
+        Class::NydusOnly => Word::NydusOnly(row.name),
+        Class::Refused => Word::Refused,
+        Class::Overlay => Word::Data {
+            key,
+            value,
+            shown: true,
+        },
+        Class::Layer(layer) => Word::Layer {
+            key: layer,
+            name: key,
+            value,
+        },
     }
-    if USERSPACE_PREFIXES
-        .iter()
-        .any(|p| word.starts_with(p.as_bytes()))
-        || (value.is_some() && USERSPACE_KEYS.iter().any(|k| k.as_bytes() == key))
-    {
-        return Word::UserspaceOnly;
-    }
-    if value.is_none() {
-        if let Some((_, effect)) = FLAG_WORDS.iter().find(|(w, _)| w.as_bytes() == word) {
-            return Word::Flag(*effect);
-        }
-        if USERSPACE_WORDS.iter().any(|w| w.as_bytes() == word) {
-            return Word::UserspaceOnly;
-        }
-        if REFUSED_WORDS.iter().any(|w| w.as_bytes() == word) {
-            return Word::Refused;
-        }
-    }
-    Word::Data { key, value }
 }
 
 /// Applies flag effects in order, each overriding what came before.
@@ -151,6 +313,68 @@ pub fn resolve_flags(effects: impl IntoIterator<Item = FlagEffect>) -> MountFlag
                 flags.union(effect.flags)
             }
         })
+}
+
+/// The flag rows, in table order.
+fn flag_rows() -> impl Iterator<Item = (&'static str, Flag)> {
+    TABLE.iter().filter_map(|row| match row.class {
+        Class::Flag(flag) => Some((row.name, flag)),
+        _ => None,
+    })
+}
+
+/// The setting words whose bit is set in `flags`, with where they land.
+fn set_words(flags: MountFlags) -> impl Iterator<Item = (&'static str, Flag)> {
+    flag_rows().filter(move |(_, f)| !f.clears && !f.bit.is_empty() && flags.contains(f.bit))
+}
+
+/// The atime mode `flags` give, as mount(2) resolves it: the first atime
+/// row whose bit is set, else the last (relatime, the kernel's default).
+/// Returns the word and its mount attribute.
+pub fn atime(flags: MountFlags) -> (&'static str, MountAttrFlags) {
+    let mut modes = flag_rows().filter_map(|(name, f)| match f.lands {
+        Lands::Atime(attr) if !f.clears => Some((name, f.bit, attr)),
+        _ => None,
+    });
+    let mut last = None;
+    for (name, bit, attr) in modes.by_ref() {
+        if flags.contains(bit) {
+            return (name, attr);
+        }
+        last = Some((name, attr));
+    }
+    last.expect("the table has atime rows")
+}
+
+/// The fsconfig flags (superblock flags) `flags` ask for, by name.
+pub fn superblock_flags(flags: MountFlags) -> impl Iterator<Item = &'static str> {
+    set_words(flags).filter_map(|(name, f)| match f.lands {
+        Lands::Superblock | Lands::SuperblockAndAttribute(_) => Some(name),
+        _ => None,
+    })
+}
+
+/// The mount attributes for fsmount that `flags` ask for, atime included.
+pub fn mount_attributes(flags: MountFlags) -> MountAttrFlags {
+    set_words(flags).fold(atime(flags).1, |attrs, (_, f)| match f.lands {
+        Lands::Attribute(attr) | Lands::SuperblockAndAttribute(attr) => attrs | attr,
+        _ => attrs,
+    })
+}
+
+/// The words that describe `flags`, in table order: each shown word that is
+/// in effect, and exactly one atime word.
+pub fn flag_words(flags: MountFlags) -> impl Iterator<Item = &'static str> {
+    let mode = atime(flags).0;
+    flag_rows()
+        .filter(move |(name, f)| {
+            let in_effect = match f.lands {
+                Lands::Atime(_) => !f.clears && *name == mode,
+                _ => f.clears != flags.contains(f.bit),
+            };
+            f.shown == Shown::InEffect && in_effect
+        })
+        .map(|(name, _)| name)
 }
 
 /// Splits `text` at every `separator` not preceded by a backslash, the way
@@ -218,6 +442,17 @@ pub fn words<'a>(option_strings: &'a [&'a [u8]]) -> impl Iterator<Item = &'a [u8
 mod tests {
     use super::*;
 
+    const fn sets(flags: MountFlags) -> FlagEffect {
+        FlagEffect {
+            clear: false,
+            flags,
+        }
+    }
+
+    const fn clears(flags: MountFlags) -> FlagEffect {
+        FlagEffect { clear: true, flags }
+    }
+
     fn flags_of(words: &str) -> MountFlags {
         resolve_flags(words.split(',').map(|w| match classify(w.as_bytes()) {
             Word::Flag(effect) => effect,
@@ -264,6 +499,7 @@ mod tests {
                 Word::Data {
                     key: b"volatile",
                     value: None,
+                    shown: true,
                 },
             ),
             (
@@ -271,13 +507,31 @@ mod tests {
                 Word::Data {
                     key: b"userxattr",
                     value: None,
+                    shown: true,
                 },
             ),
             (
                 "lowerdir=/a:/b",
-                Word::Data {
-                    key: b"lowerdir",
+                Word::Layer {
+                    key: LayerKey::LowerList,
+                    name: b"lowerdir",
                     value: Some(b"/a:/b"),
+                },
+            ),
+            (
+                "datadir+=/d",
+                Word::Layer {
+                    key: LayerKey::DataAppended,
+                    name: b"datadir+",
+                    value: Some(b"/d"),
+                },
+            ),
+            (
+                "upperdir",
+                Word::Layer {
+                    key: LayerKey::Upper,
+                    name: b"upperdir",
+                    value: None,
                 },
             ),
             (
@@ -285,6 +539,7 @@ mod tests {
                 Word::Data {
                     key: b"index",
                     value: Some(b"on"),
+                    shown: true,
                 },
             ),
             // A flag word with a value is not the flag: the kernel decides.
@@ -293,6 +548,7 @@ mod tests {
                 Word::Data {
                     key: b"ro",
                     value: Some(b"1"),
+                    shown: false,
                 },
             ),
             (
@@ -300,8 +556,19 @@ mod tests {
                 Word::Data {
                     key: b"extraoptions",
                     value: Some(b"x"),
+                    shown: false,
                 },
             ),
+            // user= and comment= need a value to be userspace's.
+            (
+                "comment",
+                Word::Data {
+                    key: b"comment",
+                    value: None,
+                    shown: false,
+                },
+            ),
+            ("user", Word::UserspaceOnly),
         ];
         for (word, expected) in cases {
             assert_eq!(classify(word.as_bytes()), *expected, "word {word}");
@@ -340,11 +607,14 @@ mod tests {
     }
 
     #[test]
-    fn every_flag_word_is_listed_once() {
-        for (i, (word, _)) in FLAG_WORDS.iter().enumerate() {
+    fn every_row_is_listed_once() {
+        for (i, row) in TABLE.iter().enumerate() {
             assert!(
-                FLAG_WORDS[i + 1..].iter().all(|(w, _)| w != word),
-                "{word} listed twice"
+                TABLE[i + 1..]
+                    .iter()
+                    .all(|r| (r.name, r.written) != (row.name, row.written)),
+                "{} listed twice",
+                row.name
             );
         }
     }

@@ -9,30 +9,10 @@ use std::path::PathBuf;
 use rustix::mount::MountFlags;
 
 use crate::error::{Error, quoted};
-use crate::options::{self, Word};
+use crate::options::{self, LayerKey, Word};
 
 /// The kernel's limit on lower layers (OVL_MAX_STACK), data-only ones included.
 pub const MAX_LAYERS: usize = 500;
-
-/// overlayfs options whose values are safe to show (paths and switches).
-/// Any other option's value is hidden wherever this helper prints options.
-const KNOWN_OVERLAY_KEYS: &[&str] = &[
-    "lowerdir",
-    "lowerdir+",
-    "datadir+",
-    "upperdir",
-    "workdir",
-    "default_permissions",
-    "redirect_dir",
-    "index",
-    "uuid",
-    "nfs_export",
-    "userxattr",
-    "xino",
-    "metacopy",
-    "verity",
-    "volatile",
-];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layer {
@@ -46,15 +26,12 @@ pub struct Layer {
 pub struct DataOption {
     pub key: Vec<u8>,
     pub value: Option<Vec<u8>>,
+    /// The option table knows it as overlayfs's: its value may be shown,
+    /// and mount(2) keeps it under `-s`.
+    pub known: bool,
 }
 
-impl DataOption {
-    /// Whether overlayfs documents this option (so its value may be shown).
-    pub fn is_known(&self) -> bool {
-        KNOWN_OVERLAY_KEYS.iter().any(|k| k.as_bytes() == self.key)
-    }
-}
-
+/// Everything either mount path needs to make one overlay mount.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OverlayMount {
     pub source: Vec<u8>,
@@ -66,6 +43,72 @@ pub struct OverlayMount {
     pub data: Vec<DataOption>,
     /// Nydus-only option keys that were dropped, for `-v`.
     pub dropped: Vec<&'static str>,
+    /// `-s`: an option overlayfs does not know is left out instead of failing
+    /// the mount. The new mount API asks overlayfs about each option; mount(2)
+    /// takes them all in one string, so there an option the table does not
+    /// know as overlayfs's is left out.
+    pub sloppy: bool,
+}
+
+/// What a directory of the mount is to overlayfs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Lower layer `n` (from 1) of `of` lower layers, data-only ones included.
+    Lower {
+        n: usize,
+        of: usize,
+    },
+    /// A data-only lower layer, counted as [`Role::Lower`] is.
+    DataOnly {
+        n: usize,
+        of: usize,
+    },
+    Upper,
+    Work,
+}
+
+impl Role {
+    /// The fsconfig key that hands overlayfs a directory of this role.
+    pub fn key(self) -> &'static str {
+        match self {
+            Role::Lower { .. } => "lowerdir+",
+            Role::DataOnly { .. } => "datadir+",
+            Role::Upper => "upperdir",
+            Role::Work => "workdir",
+        }
+    }
+}
+
+/// One directory of the mount: its role and its path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dir<'m> {
+    pub role: Role,
+    pub path: &'m [u8],
+}
+
+/// Names the directory for messages: which layer, and its path.
+impl fmt::Display for Dir<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = quoted(self.path);
+        match self.role {
+            Role::Lower { n, of } => write!(f, "lowerdir layer {n} of {of} {path}"),
+            Role::DataOnly { n, of } => write!(f, "data-only layer {n} of {of} {path}"),
+            Role::Upper => write!(f, "upperdir {path}"),
+            Role::Work => write!(f, "workdir {path}"),
+        }
+    }
+}
+
+/// How the options are written out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Form<'a> {
+    /// For mount(2): no flag words (they are bits), every value as given,
+    /// without the options `-s` leaves out; lower layers relative to
+    /// `relative_to` when given (each must be `relative_to/rest`).
+    Kernel { relative_to: Option<&'a [u8]> },
+    /// For people (`-v`, `-f`): the flag words first, and the value of every
+    /// option the table does not know as overlayfs's hidden.
+    Shown,
 }
 
 /// Which way the lower layers were given; overlayfs refuses a mix.
@@ -91,6 +134,7 @@ impl OverlayMount {
             work: None,
             data: Vec::new(),
             dropped: Vec::new(),
+            sloppy: false,
         };
         let mut effects = Vec::new();
         let mut lower_form = None;
@@ -109,9 +153,14 @@ impl OverlayMount {
                         quoted(word)
                     )));
                 }
-                Word::Data { key, value } => {
-                    mount.add_data(key, value, &mut lower_form)?;
+                Word::Layer { key, name, value } => {
+                    mount.add_dir(key, name, value, &mut lower_form)?;
                 }
+                Word::Data { key, value, shown } => mount.data.push(DataOption {
+                    key: key.to_vec(),
+                    value: value.map(<[u8]>::to_vec),
+                    known: shown,
+                }),
             }
         }
         mount.flags = options::resolve_flags(effects);
@@ -119,23 +168,13 @@ impl OverlayMount {
         Ok(mount)
     }
 
-    fn add_data(
+    fn add_dir(
         &mut self,
+        layer: LayerKey,
         key: &[u8],
         value: Option<&[u8]>,
         lower_form: &mut Option<LowerForm>,
     ) -> Result<(), Error> {
-        let layer_key = matches!(
-            key,
-            b"lowerdir" | b"lowerdir+" | b"datadir+" | b"upperdir" | b"workdir"
-        );
-        if !layer_key {
-            self.data.push(DataOption {
-                key: key.to_vec(),
-                value: value.map(<[u8]>::to_vec),
-            });
-            return Ok(());
-        }
         // A value of only a backslash unescapes to no path either.
         let value = match value {
             Some(v) if !options::unescape(v).is_empty() => v,
@@ -146,11 +185,11 @@ impl OverlayMount {
                 )));
             }
         };
-        match key {
-            b"upperdir" => set_once(&mut self.upper, key, options::unescape(value)),
-            b"workdir" => set_once(&mut self.work, key, options::unescape(value)),
-            _ => {
-                let form = if key == b"lowerdir" {
+        match layer {
+            LayerKey::Upper => set_once(&mut self.upper, key, options::unescape(value)),
+            LayerKey::Work => set_once(&mut self.work, key, options::unescape(value)),
+            LayerKey::LowerList | LayerKey::LowerAppended | LayerKey::DataAppended => {
+                let form = if layer == LayerKey::LowerList {
                     LowerForm::List
                 } else {
                     LowerForm::Appended
@@ -171,7 +210,7 @@ impl OverlayMount {
                 if form == LowerForm::List {
                     self.lower = split_lowerdir(value)?;
                 } else {
-                    let data_only = key == b"datadir+";
+                    let data_only = layer == LayerKey::DataAppended;
                     self.lower.push(Layer {
                         path: options::unescape(value),
                         data_only,
@@ -209,6 +248,98 @@ impl OverlayMount {
             )),
             _ => Ok(()),
         }
+    }
+}
+
+impl OverlayMount {
+    /// The same mount with `-s` set as given.
+    pub fn with_sloppy(self, sloppy: bool) -> Self {
+        OverlayMount { sloppy, ..self }
+    }
+
+    /// Every directory of the mount, in the order overlayfs is handed them:
+    /// the lower layers (data-only ones included), then upperdir and workdir.
+    pub fn dirs(&self) -> impl Iterator<Item = Dir<'_>> {
+        let of = self.lower.len();
+        let lower = self.lower.iter().enumerate().map(move |(i, layer)| {
+            let n = i + 1;
+            let role = if layer.data_only {
+                Role::DataOnly { n, of }
+            } else {
+                Role::Lower { n, of }
+            };
+            Dir {
+                role,
+                path: &layer.path,
+            }
+        });
+        let upper_work = match (&self.upper, &self.work) {
+            (Some(upper), Some(work)) => Some([(Role::Upper, upper), (Role::Work, work)]),
+            _ => None,
+        };
+        lower.chain(
+            upper_work
+                .into_iter()
+                .flatten()
+                .map(|(role, path)| Dir { role, path }),
+        )
+    }
+
+    /// Writes the options, comma-separated, in `form`; the one writer of
+    /// both the mount(2) data and the printed mount.
+    pub fn write_options(&self, form: Form<'_>, out: &mut Vec<u8>) {
+        let start = out.len();
+        let next = |out: &mut Vec<u8>| {
+            if out.len() > start {
+                out.push(b',');
+            }
+        };
+        if form == Form::Shown {
+            for word in options::flag_words(self.flags) {
+                next(out);
+                out.extend_from_slice(word.as_bytes());
+            }
+        }
+        // common_parent() guarantees each path is `parent/rest`.
+        let skip = match form {
+            Form::Kernel {
+                relative_to: Some(parent),
+            } => parent.len() + 1,
+            _ => 0,
+        };
+        next(out);
+        out.extend_from_slice(b"lowerdir=");
+        out.extend(join_lowerdir(
+            self.lower.iter().map(|l| (&l.path[skip..], l.data_only)),
+        ));
+        for (key, dir) in [(&b"upperdir="[..], &self.upper), (b"workdir=", &self.work)] {
+            if let Some(dir) = dir {
+                next(out);
+                out.extend_from_slice(key);
+                out.extend(options::escape(dir, b","));
+            }
+        }
+        for option in &self.data {
+            let value = match (form, &option.value) {
+                (Form::Kernel { .. }, _) if self.sloppy && !option.known => continue,
+                (_, None) => None,
+                (Form::Shown, Some(_)) if !option.known => Some(&b"<hidden>"[..]),
+                (_, Some(value)) => Some(&value[..]),
+            };
+            next(out);
+            out.extend_from_slice(&option.key);
+            if let Some(value) = value {
+                out.push(b'=');
+                out.extend_from_slice(value);
+            }
+        }
+    }
+
+    /// The option string for mount(2) (see [`Form::Kernel`]).
+    pub fn kernel_data(&self, relative_to: Option<&[u8]>) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_options(Form::Kernel { relative_to }, &mut out);
+        out
     }
 }
 
@@ -278,31 +409,14 @@ pub fn join_lowerdir<'a>(paths: impl IntoIterator<Item = (&'a [u8], bool)>) -> V
 /// option that is not a known overlayfs option hidden.
 impl fmt::Display for OverlayMount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut words: Vec<String> = flag_words(self.flags).map(str::to_string).collect();
-        let lower = join_lowerdir(self.lower.iter().map(|l| (l.path.as_slice(), l.data_only)));
-        words.push(format!("lowerdir={}", String::from_utf8_lossy(&lower)));
-        for (key, dir) in [("upperdir", &self.upper), ("workdir", &self.work)] {
-            if let Some(dir) = dir {
-                words.push(format!(
-                    "{key}={}",
-                    String::from_utf8_lossy(&options::escape(dir, b","))
-                ));
-            }
-        }
-        for option in &self.data {
-            let key = String::from_utf8_lossy(&option.key);
-            words.push(match (&option.value, option.is_known()) {
-                (None, _) => key.into_owned(),
-                (Some(value), true) => format!("{key}={}", String::from_utf8_lossy(value)),
-                (Some(_), false) => format!("{key}=<hidden>"),
-            });
-        }
+        let mut options = Vec::new();
+        self.write_options(Form::Shown, &mut options);
         write!(
             f,
             "{} on {} type overlay ({})",
             String::from_utf8_lossy(&self.source),
             self.target.display(),
-            words.join(",")
+            String::from_utf8_lossy(&options)
         )?;
         if !self.dropped.is_empty() {
             write!(
@@ -313,43 +427,6 @@ impl fmt::Display for OverlayMount {
         }
         Ok(())
     }
-}
-
-/// The flag words that describe `flags`, in mountinfo's order.
-fn flag_words(flags: MountFlags) -> impl Iterator<Item = &'static str> {
-    let atime = if flags.contains(MountFlags::STRICTATIME) {
-        "strictatime"
-    } else if flags.contains(MountFlags::NOATIME) {
-        "noatime"
-    } else {
-        "relatime"
-    };
-    let rw = if flags.contains(MountFlags::RDONLY) {
-        "ro"
-    } else {
-        "rw"
-    };
-    let optional = [
-        (MountFlags::NOSUID, "nosuid"),
-        (MountFlags::NODEV, "nodev"),
-        (MountFlags::NOEXEC, "noexec"),
-        (MountFlags::SYNCHRONOUS, "sync"),
-        (MountFlags::DIRSYNC, "dirsync"),
-        (MountFlags::PERMIT_MANDATORY_FILE_LOCKING, "mand"),
-        (MountFlags::NODIRATIME, "nodiratime"),
-        (MountFlags::LAZYTIME, "lazytime"),
-        (MountFlags::NOSYMFOLLOW, "nosymfollow"),
-        (options::MS_I_VERSION, "iversion"),
-        (MountFlags::SILENT, "silent"),
-    ];
-    std::iter::once(rw)
-        .chain(
-            optional
-                .into_iter()
-                .filter(move |(f, _)| flags.contains(*f))
-                .map(|(_, w)| w),
-        )
-        .chain(std::iter::once(atime))
 }
 
 #[cfg(test)]
@@ -384,7 +461,8 @@ mod tests {
             m.data,
             [DataOption {
                 key: b"volatile".to_vec(),
-                value: None
+                value: None,
+                known: true,
             }]
         );
         assert_eq!(m.flags, MountFlags::empty());
@@ -542,5 +620,48 @@ mod tests {
             "overlay on /mnt type overlay (ro,nodev,relatime,lowerdir=/a:/b,upperdir=/u,workdir=/w,token=<hidden>,index=off); dropped Nydus-only options: extraoption"
         );
         assert!(!shown.contains("hunter2") && !shown.contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn each_directory_knows_its_role_name_and_key() {
+        let m = mount_of(&["lowerdir=/a:/b::/d,upperdir=/u,workdir=/w"]).unwrap();
+        let dirs: Vec<(String, &str)> = m.dirs().map(|d| (d.to_string(), d.role.key())).collect();
+        assert_eq!(
+            dirs,
+            [
+                ("lowerdir layer 1 of 3 '/a'".to_string(), "lowerdir+"),
+                ("lowerdir layer 2 of 3 '/b'".to_string(), "lowerdir+"),
+                ("data-only layer 3 of 3 '/d'".to_string(), "datadir+"),
+                ("upperdir '/u'".to_string(), "upperdir"),
+                ("workdir '/w'".to_string(), "workdir"),
+            ]
+        );
+        let read_only = mount_of(&["lowerdir=/a:/b"]).unwrap();
+        assert_eq!(read_only.dirs().count(), 2);
+    }
+
+    #[test]
+    fn kernel_data_is_the_shown_mount_without_flags_hiding_or_skipped_options() {
+        let m = mount_of(&[
+            "lowerdir=/l/a\\,b:/l/c::/l/d,upperdir=/u\\,v,workdir=/w,token=hunter2,index=off,volatile,nodev",
+        ])
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(m.kernel_data(None)).unwrap(),
+            "lowerdir=/l/a\\,b:/l/c::/l/d,upperdir=/u\\,v,workdir=/w,token=hunter2,index=off,volatile"
+        );
+        assert_eq!(
+            String::from_utf8(m.kernel_data(Some(b"/l"))).unwrap(),
+            "lowerdir=a\\,b:c::d,upperdir=/u\\,v,workdir=/w,token=hunter2,index=off,volatile"
+        );
+        let sloppy = m.clone().with_sloppy(true);
+        assert_eq!(
+            String::from_utf8(sloppy.kernel_data(None)).unwrap(),
+            "lowerdir=/l/a\\,b:/l/c::/l/d,upperdir=/u\\,v,workdir=/w,index=off,volatile"
+        );
+        assert_eq!(
+            sloppy.to_string(),
+            "overlay on /mnt type overlay (rw,nodev,relatime,lowerdir=/l/a\\,b:/l/c::/l/d,upperdir=/u\\,v,workdir=/w,token=<hidden>,index=off,volatile)"
+        );
     }
 }

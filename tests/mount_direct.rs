@@ -18,10 +18,9 @@ fn two_layer_tree() -> (Fixture, Vec<PathBuf>, PathBuf, PathBuf, PathBuf) {
 }
 
 #[test]
+#[ignore = "needs root (mounts overlayfs); make test runs it"]
 fn snapshotter_mount_is_an_overlay_with_the_nydus_options_dropped() {
-    if !can_mount("snapshotter_mount_is_an_overlay_with_the_nydus_options_dropped") {
-        return;
-    }
+    require_root();
     let (_fx, lowers, upper, work, target) = two_layer_tree();
     let options = format!(
         "{},{},dev,suid",
@@ -71,10 +70,9 @@ fn snapshotter_mount_is_an_overlay_with_the_nydus_options_dropped() {
 /// Every VFS word gives the same per-mount and superblock flags as util-linux
 /// mount(8) gives it, on the same layers.
 #[test]
+#[ignore = "needs root (mounts overlayfs with the helper and with mount(8)); make test runs it"]
 fn flags_mean_what_mount8_makes_of_them() {
-    if !can_mount("flags_mean_what_mount8_makes_of_them") {
-        return;
-    }
+    require_root();
     let fx = Fixture::new();
     let lowers = fx.layers(2, 0);
     let [theirs, ours] = fx.dirs(["by-mount8", "by-helper"]);
@@ -101,6 +99,7 @@ fn flags_mean_what_mount8_makes_of_them() {
         "lazytime,nolazytime",
         "nosymfollow",
         "nosymfollow,symfollow",
+        "symfollow,nosymfollow",
         "mand",
         "iversion",
         "silent",
@@ -135,11 +134,47 @@ fn flags_mean_what_mount8_makes_of_them() {
     }
 }
 
+/// Each directory reaches overlayfs under its role's key: lower layers as
+/// lowerdir+, a data-only layer (after `::`) as datadir+, in order.
 #[test]
+#[ignore = "needs root (mounts overlayfs); make test runs it"]
+fn data_only_layers_are_handed_over_as_data_only() {
+    require_root();
+    let fx = Fixture::new();
+    let lowers = fx.layers(3, 0);
+    let [upper, work, target] = fx.dirs(["upper", "work", "merged"]);
+    let options = format!(
+        "lowerdir={}:{}::{},upperdir={},workdir={}",
+        lowers[0].display(),
+        lowers[1].display(),
+        lowers[2].display(),
+        upper.display(),
+        work.display()
+    );
+    assert_mounted_silently(&run_helper_on(&target, &options));
+    let info = mount_at(&target).unwrap();
+    let layers: Vec<&String> = info
+        .super_options
+        .iter()
+        .filter(|o| o.starts_with("lowerdir") || o.starts_with("datadir"))
+        .collect();
+    assert_eq!(
+        layers,
+        [
+            &format!("lowerdir+={}", lowers[0].display()),
+            &format!("lowerdir+={}", lowers[1].display()),
+            &format!("datadir+={}", lowers[2].display()),
+        ],
+        "{info:?}"
+    );
+    assert!(target.join("layer-000").exists() && !target.join("layer-002").exists());
+    unmount(&target);
+}
+
+#[test]
+#[ignore = "needs root (mounts overlayfs); make test runs it"]
 fn ro_mount_refuses_writes() {
-    if !can_mount("ro_mount_refuses_writes") {
-        return;
-    }
+    require_root();
     let (_fx, lowers, upper, work, target) = two_layer_tree();
     let options = format!("{},ro", writable_options(&lowers, &upper, &work));
     assert_mounted_silently(&run_helper_on(&target, &options));
@@ -157,10 +192,9 @@ fn ro_mount_refuses_writes() {
 }
 
 #[test]
+#[ignore = "needs root (mounts overlayfs); make test runs it"]
 fn volatile_and_kata_volume_options() {
-    if !can_mount("volatile_and_kata_volume_options") {
-        return;
-    }
+    require_root();
     let (_fx, lowers, upper, work, target) = two_layer_tree();
     // nydus-snapshotter puts volatile first; the kata volume option is Nydus-only.
     let options = format!(
@@ -186,10 +220,9 @@ fn volatile_and_kata_volume_options() {
 /// dev and suid are really in effect: a setuid-root binary from a lower layer
 /// gives an unprivileged user euid 0, and a device node opens.
 #[test]
+#[ignore = "needs root (mounts overlayfs); make test runs it"]
 fn dev_and_suid_are_in_effect() {
-    if !can_mount("dev_and_suid_are_in_effect") {
-        return;
-    }
+    require_root();
     let (_fx, lowers, upper, work, target) = two_layer_tree();
     plant_setuid_id_and_device(&lowers[1]);
     let options = format!(
@@ -203,10 +236,9 @@ fn dev_and_suid_are_in_effect() {
 }
 
 #[test]
+#[ignore = "needs root (mounts overlayfs); make test runs it"]
 fn nosuid_and_nodev_are_honoured_when_asked() {
-    if !can_mount("nosuid_and_nodev_are_honoured_when_asked") {
-        return;
-    }
+    require_root();
     let (_fx, lowers, upper, work, target) = two_layer_tree();
     plant_setuid_id_and_device(&lowers[0]);
     // mount.fuse appends dev,suid only when nodev/nosuid are absent; a later
@@ -269,31 +301,30 @@ fn mount_many(count: usize, path_len: usize) {
 }
 
 #[test]
+#[ignore = "needs root (mounts overlayfs); make test runs it"]
 fn mounts_130_layers_of_90_byte_paths() {
-    if can_mount("mounts_130_layers_of_90_byte_paths") {
-        mount_many(130, 90);
-    }
+    require_root();
+    mount_many(130, 90);
 }
 
 #[test]
+#[ignore = "needs root (mounts overlayfs); make test runs it"]
 fn mounts_500_layers_of_200_byte_paths() {
-    if can_mount("mounts_500_layers_of_200_byte_paths") {
-        mount_many(500, 200);
-    }
+    require_root();
+    mount_many(500, 200);
 }
 
 #[test]
+#[ignore = "needs root (mounts overlayfs); make test runs it"]
 fn mounts_layers_whose_paths_exceed_255_bytes() {
-    if can_mount("mounts_layers_whose_paths_exceed_255_bytes") {
-        mount_many(3, 400);
-    }
+    require_root();
+    mount_many(3, 400);
 }
 
 #[test]
+#[ignore = "needs root (mounts overlayfs); make test runs it"]
 fn mounts_paths_with_escaped_comma_and_colon() {
-    if !can_mount("mounts_paths_with_escaped_comma_and_colon") {
-        return;
-    }
+    require_root();
     let fx = Fixture::new();
     let [odd, plain, upper, work, target] = fx.dirs(["a,b:c", "plain", "up,per", "work", "merged"]);
     fs::write(odd.join("odd"), "odd").unwrap();
@@ -324,10 +355,9 @@ fn mounts_paths_with_escaped_comma_and_colon() {
 }
 
 #[test]
+#[ignore = "needs root (mounts overlayfs); make test runs it"]
 fn fake_mount_validates_and_prints_without_mounting() {
-    if !can_mount("fake_mount_validates_and_prints_without_mounting") {
-        return;
-    }
+    require_root();
     let (fx, lowers, upper, work, target) = two_layer_tree();
     let options = format!(
         "{},{},token=hunter2,nodev",
@@ -360,10 +390,9 @@ fn fake_mount_validates_and_prints_without_mounting() {
 }
 
 #[test]
+#[ignore = "needs root (mounts overlayfs); make test runs it"]
 fn verbose_mount_prints_the_mount_with_secrets_hidden() {
-    if !can_mount("verbose_mount_prints_the_mount_with_secrets_hidden") {
-        return;
-    }
+    require_root();
     let (_fx, lowers, upper, work, target) = two_layer_tree();
     let options = format!(
         "{},{}",
@@ -386,10 +415,9 @@ fn verbose_mount_prints_the_mount_with_secrets_hidden() {
 }
 
 #[test]
+#[ignore = "needs root (mounts overlayfs); make test runs it"]
 fn sloppy_skips_options_overlayfs_does_not_know() {
-    if !can_mount("sloppy_skips_options_overlayfs_does_not_know") {
-        return;
-    }
+    require_root();
     let (_fx, lowers, upper, work, target) = two_layer_tree();
     let options = format!(
         "{},token=hunter2,redirect_dir=nofollow",

@@ -7,12 +7,13 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use rustix::io::Errno;
 use rustix::mount::{
-    FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags, fsconfig_create,
-    fsconfig_set_fd, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount,
+    FsMountFlags, FsOpenFlags, MoveMountFlags, fsconfig_create, fsconfig_set_fd, fsconfig_set_flag,
+    fsconfig_set_string, fsmount, fsopen, move_mount,
 };
 
-use super::{OpenedDirs, common_refusal, dir_name, dir_path};
+use super::{OpenedDir, OpenedDirs, common_refusal};
 use crate::error::{Error, one_line, quoted};
+use crate::options;
 use crate::overlay::{DataOption, OverlayMount};
 
 pub enum Outcome {
@@ -20,31 +21,6 @@ pub enum Outcome {
     /// No fsopen or no `lowerdir+` (Linux < 6.8): mount(2) must be tried.
     KernelTooOld,
 }
-
-/// Superblock flags and the fsconfig keys that set them.
-const SUPERBLOCK_FLAGS: &[(MountFlags, &str)] = &[
-    (MountFlags::RDONLY, "ro"),
-    (MountFlags::SYNCHRONOUS, "sync"),
-    (MountFlags::DIRSYNC, "dirsync"),
-    (MountFlags::LAZYTIME, "lazytime"),
-    (MountFlags::PERMIT_MANDATORY_FILE_LOCKING, "mand"),
-];
-
-/// Per-mount flags and the mount attributes that carry them.
-const MOUNT_ATTRIBUTES: &[(MountFlags, MountAttrFlags)] = &[
-    (MountFlags::RDONLY, MountAttrFlags::MOUNT_ATTR_RDONLY),
-    (MountFlags::NOSUID, MountAttrFlags::MOUNT_ATTR_NOSUID),
-    (MountFlags::NODEV, MountAttrFlags::MOUNT_ATTR_NODEV),
-    (MountFlags::NOEXEC, MountAttrFlags::MOUNT_ATTR_NOEXEC),
-    (
-        MountFlags::NODIRATIME,
-        MountAttrFlags::MOUNT_ATTR_NODIRATIME,
-    ),
-    (
-        MountFlags::NOSYMFOLLOW,
-        MountAttrFlags::MOUNT_ATTR_NOSYMFOLLOW,
-    ),
-];
 
 /// The longest string value fsconfig takes.
 const MAX_STRING_VALUE: usize = 255;
@@ -61,7 +37,7 @@ struct FsContext {
     fd: OwnedFd,
 }
 
-pub fn mount(mount: &OverlayMount, dirs: &OpenedDirs, sloppy: bool) -> Result<Outcome, Error> {
+pub fn mount(mount: &OverlayMount, dirs: &OpenedDirs) -> Result<Outcome, Error> {
     let context = match fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC) {
         Ok(fd) => FsContext { fd },
         Err(Errno::NOSYS) => return Ok(Outcome::KernelTooOld),
@@ -74,28 +50,32 @@ pub fn mount(mount: &OverlayMount, dirs: &OpenedDirs, sloppy: bool) -> Result<Ou
     context
         .set_string(b"source", &mount.source)
         .map_err(|errno| context.refusal("the mount source", errno))?;
-    for (flag, key) in SUPERBLOCK_FLAGS {
-        if mount.flags.contains(*flag) {
-            context
-                .set_flag(key.as_bytes())
-                .map_err(|errno| context.refusal(&format!("flag '{key}'"), errno))?;
-        }
+    for key in options::superblock_flags(mount.flags) {
+        context
+            .set_flag(key.as_bytes())
+            .map_err(|errno| context.refusal(&format!("flag '{key}'"), errno))?;
     }
-    let Some(passing) = context.choose_layer_passing(mount, dirs)? else {
+    // The first lower layer goes in while learning how this kernel takes
+    // layers; every other directory follows the same way.
+    let Some(passing) = context.choose_layer_passing(&dirs.dirs[0])? else {
         return Ok(Outcome::KernelTooOld);
     };
-    context.add_layers(mount, dirs, passing)?;
+    for opened in &dirs.dirs[1..] {
+        context
+            .set_dir(opened, passing)
+            .map_err(|errno| context.refusal(&opened.to_string(), errno))?;
+    }
     for option in &mount.data {
-        context.add_option(option, sloppy)?;
+        context.add_option(option, mount.sloppy)?;
     }
     fsconfig_create(&context.fd).map_err(|errno| context.refusal("the overlay", errno))?;
     let detached = fsmount(
         &context.fd,
         FsMountFlags::FSMOUNT_CLOEXEC,
-        mount_attributes(mount.flags),
+        options::mount_attributes(mount.flags),
     )
     .map_err(|errno| context.refusal("the mount flags", errno))?;
-    dirs.check_none_removed(mount)?;
+    dirs.check_none_removed()?;
     move_mount(
         &detached,
         "",
@@ -112,22 +92,6 @@ pub fn mount(mount: &OverlayMount, dirs: &OpenedDirs, sloppy: bool) -> Result<Ou
     Ok(Outcome::Mounted)
 }
 
-/// Mount attributes for fsmount, with atime resolved as mount(2) resolves it:
-/// relatime unless noatime, and strictatime over both.
-fn mount_attributes(flags: MountFlags) -> MountAttrFlags {
-    let atime = if flags.contains(MountFlags::STRICTATIME) {
-        MountAttrFlags::MOUNT_ATTR_STRICTATIME
-    } else if flags.contains(MountFlags::NOATIME) {
-        MountAttrFlags::MOUNT_ATTR_NOATIME
-    } else {
-        MountAttrFlags::MOUNT_ATTR_RELATIME
-    };
-    MOUNT_ATTRIBUTES
-        .iter()
-        .filter(|(flag, _)| flags.contains(*flag))
-        .fold(atime, |attrs, (_, attr)| attrs | *attr)
-}
-
 impl FsContext {
     fn set_string(&self, key: &[u8], value: &[u8]) -> Result<(), Errno> {
         fsconfig_set_string(&self.fd, key, value)
@@ -137,31 +101,23 @@ impl FsContext {
         fsconfig_set_flag(&self.fd, key)
     }
 
-    /// Hands one layer directory to overlayfs.
-    fn set_dir(
-        &self,
-        key: &str,
-        path: &[u8],
-        fd: &OwnedFd,
-        passing: LayerPassing,
-    ) -> Result<(), Errno> {
+    /// Hands one directory to overlayfs under its role's key.
+    fn set_dir(&self, opened: &OpenedDir, passing: LayerPassing) -> Result<(), Errno> {
+        let key = opened.dir.role.key();
         match passing {
-            LayerPassing::Descriptor => fsconfig_set_fd(&self.fd, key, fd.as_fd()),
-            LayerPassing::Name => self.set_string(key.as_bytes(), &name_for_kernel(path, fd)),
+            LayerPassing::Descriptor => fsconfig_set_fd(&self.fd, key, opened.fd.as_fd()),
+            LayerPassing::Name => self.set_string(
+                key.as_bytes(),
+                &name_for_kernel(opened.dir.path, &opened.fd),
+            ),
         }
     }
 
     /// Adds the first lower layer, learning how this kernel takes layers;
     /// `None` when it has no `lowerdir+` at all.
-    fn choose_layer_passing(
-        &self,
-        mount: &OverlayMount,
-        dirs: &OpenedDirs,
-    ) -> Result<Option<LayerPassing>, Error> {
-        let (layer, fd) = (&mount.lower[0], &dirs.lower[0]);
-        let key = layer_key(layer.data_only);
+    fn choose_layer_passing(&self, first: &OpenedDir) -> Result<Option<LayerPassing>, Error> {
         for passing in [LayerPassing::Descriptor, LayerPassing::Name] {
-            match self.set_dir(key, &layer.path, fd, passing) {
+            match self.set_dir(first, passing) {
                 Ok(()) => return Ok(Some(passing)),
                 Err(Errno::INVAL) => {
                     if self
@@ -171,29 +127,10 @@ impl FsContext {
                         return Ok(None);
                     }
                 }
-                Err(errno) => return Err(self.refusal(&dir_name(mount, 0), errno)),
+                Err(errno) => return Err(self.refusal(&first.to_string(), errno)),
             }
         }
-        Err(self.refusal(&dir_name(mount, 0), Errno::INVAL))
-    }
-
-    fn add_layers(
-        &self,
-        mount: &OverlayMount,
-        dirs: &OpenedDirs,
-        passing: LayerPassing,
-    ) -> Result<(), Error> {
-        // The first lower layer is in already (choose_layer_passing).
-        let keys = mount
-            .lower
-            .iter()
-            .map(|l| layer_key(l.data_only))
-            .chain(["upperdir", "workdir"]);
-        for (i, (key, fd)) in keys.zip(dirs.all()).enumerate().skip(1) {
-            self.set_dir(key, dir_path(mount, i), fd, passing)
-                .map_err(|errno| self.refusal(&dir_name(mount, i), errno))?;
-        }
-        Ok(())
+        Err(self.refusal(&first.to_string(), Errno::INVAL))
     }
 
     /// Adds one overlayfs option; with `sloppy`, one overlayfs does not know is
@@ -211,7 +148,7 @@ impl FsContext {
                 .as_deref()
                 .is_some_and(|m| m.contains("Unknown parameter"));
         let key = quoted(&option.key);
-        Err(match (unknown, option.is_known(), message) {
+        Err(match (unknown, option.known, message) {
             (true, ..) if sloppy => return Ok(()),
             (true, ..) => Error::mount_failed(format!(
                 "overlayfs does not know option {key}; remove it, or pass -s to skip unknown options"
@@ -245,10 +182,6 @@ impl FsContext {
             )),
         }
     }
-}
-
-fn layer_key(data_only: bool) -> &'static str {
-    if data_only { "datadir+" } else { "lowerdir+" }
 }
 
 /// A name by which the kernel finds a directory already opened as `fd`: its

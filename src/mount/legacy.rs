@@ -12,19 +12,18 @@ use rustix::io::Errno;
 
 use super::common_refusal;
 use crate::error::{Error, quoted};
-use crate::options;
-use crate::overlay::{OverlayMount, join_lowerdir};
+use crate::overlay::OverlayMount;
 
 /// The most option bytes mount(2) reads.
 pub const MAX_DATA: usize = 4095;
 
-pub fn mount(mount: &OverlayMount, sloppy: bool) -> Result<(), Error> {
-    let data = data_string(mount, sloppy, None);
+pub fn mount(mount: &OverlayMount) -> Result<(), Error> {
+    let data = mount.kernel_data(None);
     if data.len() <= MAX_DATA {
         return mount_with_data(mount, &mount.target, data);
     }
     if let Some(parent) = common_parent(mount) {
-        let compact = data_string(mount, sloppy, Some(&parent));
+        let compact = mount.kernel_data(Some(&parent));
         if compact.len() <= MAX_DATA {
             let target = std::path::absolute(&mount.target)
                 .map_err(|e| Error::mount_failed(format!("cannot resolve the mount point: {e}")))?;
@@ -35,32 +34,6 @@ pub fn mount(mount: &OverlayMount, sloppy: bool) -> Result<(), Error> {
         "the overlay options are {} bytes, more than the {MAX_DATA} this kernel's mount(2) reads, and it lacks 'lowerdir+'; use Linux 6.8 or newer, or fewer or shorter layer paths",
         data.len()
     )))
-}
-
-/// The option string for mount(2); with `relative_to`, lower layers are
-/// written relative to that directory.
-pub fn data_string(mount: &OverlayMount, sloppy: bool, relative_to: Option<&[u8]>) -> Vec<u8> {
-    // common_parent() guarantees each path is `parent/rest`.
-    let skip = relative_to.map_or(0, |parent| parent.len() + 1);
-    let lower = join_lowerdir(mount.lower.iter().map(|l| (&l.path[skip..], l.data_only)));
-    let mut words = vec![[&b"lowerdir="[..], &lower].concat()];
-    for (key, dir) in [
-        (&b"upperdir="[..], &mount.upper),
-        (b"workdir=", &mount.work),
-    ] {
-        if let Some(dir) = dir {
-            words.push([key, &options::escape(dir, b",")].concat());
-        }
-    }
-    for option in mount.data.iter().filter(|o| !sloppy || o.is_known()) {
-        let mut word = option.key.clone();
-        if let Some(value) = &option.value {
-            word.push(b'=');
-            word.extend_from_slice(value);
-        }
-        words.push(word);
-    }
-    words.join(&b","[..])
 }
 
 /// The deepest directory holding every lower layer (each as `parent/rest`

@@ -9,20 +9,32 @@ mod fs_context;
 pub mod legacy;
 mod repeat;
 
+use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
 
 use rustix::fs::{AtFlags, Mode, OFlags, StatxFlags};
 use rustix::io::Errno;
 
 use crate::error::{Error, quoted};
-use crate::overlay::OverlayMount;
+use crate::overlay::{Dir, OverlayMount, Role};
 
-/// The directories of a mount, opened as O_PATH descriptors.
-pub struct OpenedDirs {
+/// A directory of the mount, opened as an O_PATH descriptor.
+pub struct OpenedDir<'m> {
+    pub dir: Dir<'m>,
+    pub fd: OwnedFd,
+}
+
+impl fmt::Display for OpenedDir<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.dir.fmt(f)
+    }
+}
+
+/// The directories of a mount, opened.
+pub struct OpenedDirs<'m> {
     pub target: OwnedFd,
-    pub lower: Vec<OwnedFd>,
-    /// Upper and work directory, when the overlay is writable.
-    pub upper_work: Option<(OwnedFd, OwnedFd)>,
+    /// In [`OverlayMount::dirs`]' order: lower layers, then upper and work.
+    pub dirs: Vec<OpenedDir<'m>>,
 }
 
 /// What a successful call did.
@@ -33,27 +45,27 @@ pub enum Done {
     AlreadyMounted,
 }
 
-/// Mounts `mount` at its target. `sloppy` skips options overlayfs does not know.
-pub fn mount(mount: &OverlayMount, sloppy: bool) -> Result<Done, Error> {
+/// Mounts `mount` at its target.
+pub fn mount(mount: &OverlayMount) -> Result<Done, Error> {
     let dirs = open_dirs(mount)?;
     if repeat::already_mounted(&dirs) {
         return Ok(Done::AlreadyMounted);
     }
-    let mounted = match fs_context::mount(mount, &dirs, sloppy) {
+    let mounted = match fs_context::mount(mount, &dirs) {
         Ok(fs_context::Outcome::Mounted) => Ok(()),
-        Ok(fs_context::Outcome::KernelTooOld) => legacy::mount(mount, sloppy),
+        Ok(fs_context::Outcome::KernelTooOld) => legacy::mount(mount),
         Err(error) => Err(error),
     };
     // The kernel refuses a directory given twice, and then says why badly;
     // looking for one costs a stat per layer, so only a failed mount pays.
     mounted
         .map(|()| Done::Mounted)
-        .map_err(|error| check_distinct(mount, &dirs).err().unwrap_or(error))
+        .map_err(|error| check_distinct(&dirs).err().unwrap_or(error))
 }
 
 /// Checks everything that can be checked without mounting (`-f`).
 pub fn check(mount: &OverlayMount) -> Result<(), Error> {
-    check_distinct(mount, &open_dirs(mount)?)
+    check_distinct(&open_dirs(mount)?)
 }
 
 /// The errors either mount system call gives the same meaning: no right to
@@ -70,111 +82,71 @@ fn common_refusal(errno: Errno) -> Option<Error> {
     }
 }
 
-/// What the directory with this index is, for messages: lower layers
-/// (data-only ones included) in order, then upperdir, then workdir.
-pub fn dir_name(mount: &OverlayMount, index: usize) -> String {
-    let count = mount.lower.len();
-    match (mount.lower.get(index), index.saturating_sub(count)) {
-        (Some(layer), _) => {
-            let kind = if layer.data_only {
-                "data-only layer"
-            } else {
-                "lowerdir layer"
-            };
-            format!("{kind} {} of {count} {}", index + 1, quoted(&layer.path))
-        }
-        (None, 0) => format!(
-            "upperdir {}",
-            quoted(mount.upper.as_deref().unwrap_or_default())
-        ),
-        (None, _) => format!(
-            "workdir {}",
-            quoted(mount.work.as_deref().unwrap_or_default())
-        ),
-    }
-}
-
-/// The path of the directory with this index (as `dir_name` counts).
-fn dir_path(mount: &OverlayMount, index: usize) -> &[u8] {
-    match index.checked_sub(mount.lower.len()) {
-        None => &mount.lower[index].path,
-        Some(0) => mount.upper.as_deref().unwrap_or_default(),
-        Some(_) => mount.work.as_deref().unwrap_or_default(),
-    }
-}
-
 /// Opens every directory the mount names, or says which one is wrong.
-fn open_dirs(mount: &OverlayMount) -> Result<OpenedDirs, Error> {
+fn open_dirs(mount: &OverlayMount) -> Result<OpenedDirs<'_>, Error> {
     let target = open_dir(mount.target.as_os_str().as_encoded_bytes(), || {
         format!(
             "mount point {}",
             quoted(mount.target.as_os_str().as_encoded_bytes())
         )
     })?;
-    let with_upper = mount.upper.is_some() && mount.work.is_some();
-    let count = mount.lower.len() + if with_upper { 2 } else { 0 };
-    let mut fds = (0..count)
-        .map(|i| open_dir(dir_path(mount, i), || dir_name(mount, i)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let upper_work = if with_upper {
-        let work_fd = fds.pop().expect("opened above");
-        let upper_fd = fds.pop().expect("opened above");
-        if !same_mount(&upper_fd, &work_fd) {
+    let dirs = mount
+        .dirs()
+        .map(|dir| {
+            let fd = open_dir(dir.path, || dir.to_string())?;
+            Ok(OpenedDir { dir, fd })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let opened = OpenedDirs { target, dirs };
+    if let Some((upper, work)) = opened.upper_work() {
+        if !same_mount(&upper.fd, &work.fd) {
             return Err(Error::mount_failed(format!(
-                "{} and {} are on different mounts; overlayfs needs both on one filesystem mount",
-                dir_name(mount, count - 2),
-                dir_name(mount, count - 1)
+                "{upper} and {work} are on different mounts; overlayfs needs both on one filesystem mount"
             )));
         }
-        Some((upper_fd, work_fd))
-    } else {
-        None
-    };
-    Ok(OpenedDirs {
-        target,
-        lower: fds,
-        upper_work,
-    })
+    }
+    Ok(opened)
 }
 
 /// Two names for one directory make overlayfs refuse the mount with a
 /// misleading "too many levels of symbolic links"; say what it is instead.
-fn check_distinct(mount: &OverlayMount, dirs: &OpenedDirs) -> Result<(), Error> {
+fn check_distinct(dirs: &OpenedDirs) -> Result<(), Error> {
     let mut seen = std::collections::HashMap::new();
-    for (i, fd) in dirs.all().enumerate() {
-        let Ok(stat) = rustix::fs::fstat(fd) else {
+    for (i, opened) in dirs.dirs.iter().enumerate() {
+        let Ok(stat) = rustix::fs::fstat(&opened.fd) else {
             continue;
         };
         if let Some(first) = seen.insert((stat.st_dev, stat.st_ino), i) {
             return Err(Error::mount_failed(format!(
-                "{} and {} are the same directory; overlayfs needs each directory once",
-                dir_name(mount, first),
-                dir_name(mount, i)
+                "{} and {opened} are the same directory; overlayfs needs each directory once",
+                dirs.dirs[first]
             )));
         }
     }
     Ok(())
 }
 
-impl OpenedDirs {
-    /// Every opened layer directory, in `dir_name`'s order.
-    fn all(&self) -> impl Iterator<Item = &OwnedFd> {
-        self.lower.iter().chain(
-            self.upper_work
-                .iter()
-                .flat_map(|(upper, work)| [upper, work]),
-        )
+impl OpenedDirs<'_> {
+    /// The upper and work directory, when the overlay is writable.
+    pub fn upper_work(&self) -> Option<(&OpenedDir<'_>, &OpenedDir<'_>)> {
+        match self.dirs.as_slice() {
+            [.., upper, work] if upper.dir.role == Role::Upper && work.dir.role == Role::Work => {
+                Some((upper, work))
+            }
+            _ => None,
+        }
     }
 
     /// Fails when a directory opened for the mount has been removed since:
     /// the kernel takes it anyway ("(deleted)") and would mount another tree
     /// than asked. Checked on the built mount just before it is attached.
-    pub fn check_none_removed(&self, mount: &OverlayMount) -> Result<(), Error> {
-        let removed = |fd: &OwnedFd| rustix::fs::fstat(fd).is_ok_and(|stat| stat.st_nlink == 0);
-        match self.all().position(removed) {
-            Some(i) => Err(Error::mount_failed(format!(
-                "{} was removed while mounting; nothing was mounted",
-                dir_name(mount, i)
+    pub fn check_none_removed(&self) -> Result<(), Error> {
+        let removed = |opened: &&OpenedDir| {
+            rustix::fs::fstat(&opened.fd).is_ok_and(|stat| stat.st_nlink == 0)
+        };
+        match self.dirs.iter().find(removed) {
+            Some(opened) => Err(Error::mount_failed(format!(
+                "{opened} was removed while mounting; nothing was mounted"
             ))),
             None => Ok(()),
         }
@@ -209,32 +181,4 @@ fn same_mount(a: &impl AsFd, b: &impl AsFd) -> bool {
         (Some(a), Some(b)) => a == b,
         _ => true,
     }
-}
-
-/// Enters the mount namespace `-N` names: a PID or a namespace file.
-pub fn enter_namespace(namespace: &std::ffi::OsStr) -> Result<(), Error> {
-    let bytes = namespace.as_encoded_bytes();
-    let path = if !bytes.is_empty() && bytes.iter().all(u8::is_ascii_digit) {
-        [b"/proc/", bytes, b"/ns/mnt"].concat()
-    } else {
-        bytes.to_vec()
-    };
-    let fd = rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(
-        |errno| {
-            Error::usage(format!(
-                "cannot open mount namespace {}: {errno}",
-                quoted(&path)
-            ))
-        },
-    )?;
-    rustix::thread::move_into_link_name_space(
-        fd.as_fd(),
-        Some(rustix::thread::LinkNameSpaceType::Mount),
-    )
-    .map_err(|errno| {
-        Error::usage(format!(
-            "cannot enter mount namespace {}: {errno}",
-            quoted(&path)
-        ))
-    })
 }

@@ -22,7 +22,7 @@ const OVERLAYFS_SUPER_MAGIC: u64 = 0x794c_7630;
 /// Anything that cannot be read or compared counts as "no": then the mount
 /// is made as asked.
 pub fn already_mounted(dirs: &OpenedDirs) -> bool {
-    let Some((upper, work)) = &dirs.upper_work else {
+    let Some((upper, work)) = dirs.upper_work() else {
         return false;
     };
     let Some(mount_id) = overlay_mount_rooted_at(&dirs.target) else {
@@ -34,8 +34,8 @@ pub fn already_mounted(dirs: &OpenedDirs) -> bool {
     let Some(options) = super_options(&mountinfo, mount_id) else {
         return false;
     };
-    same_directory(option_path(options, b"upperdir=").as_deref(), upper)
-        && same_directory(option_path(options, b"workdir=").as_deref(), work)
+    same_directory(option_path(options, b"upperdir=").as_deref(), &upper.fd)
+        && same_directory(option_path(options, b"workdir=").as_deref(), &work.fd)
 }
 
 /// The mount id of the overlay whose root `target` is, if it is one.

@@ -41,6 +41,6 @@ for layout in "deb $DEB_ROOT /usr/share/zsh/vendor-completions" "rpm $RPM_ROOT /
     check "fish: 'nydus-overlayfs-setup <TAB>' offers $SUBCOMMANDS" \
         has_all "$SUBCOMMANDS" "$(fish --no-config -c "source '$fish_file'; complete -C 'nydus-overlayfs-setup '" | cut -f1)"
     check "zsh: the file defines the completion function _nydus-overlayfs-setup" \
-        zsh -f -c "autoload -Uz compinit && compinit -u -d /dev/null; source '$zsh_file' 2>/dev/null; (( \$+functions[_nydus-overlayfs-setup] ))"
+        zsh -f -c "autoload -Uz compinit && compinit -u -D; source '$zsh_file' 2>/dev/null; (( \$+functions[_nydus-overlayfs-setup] ))"
 done
 finish
