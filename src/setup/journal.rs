@@ -35,7 +35,21 @@ pub struct Journal<'a> {
 }
 
 /// The files of one entry; `path` first, as an entry exists once it has one.
-const ENTRY_FILES: [&str; 5] = ["path", "original", "ours", "edit.toml", "created-dirs"];
+const ENTRY_FILES: [&str; 7] = [
+    "path",
+    "original",
+    "ours",
+    "edit.toml",
+    "created-dirs",
+    // What the journal of nydus-overlayfs 0.1.0 called `edit.toml` (the
+    // same TOML) and `created-dirs` (empty: one directory). Read, so that
+    // a node switched by that release can be switched back; replaced by
+    // the next put.
+    LEGACY_EDIT,
+    LEGACY_CREATED_PARENT,
+];
+const LEGACY_EDIT: &str = "switch.toml";
+const LEGACY_CREATED_PARENT: &str = "created-parent";
 
 impl<'a> Journal<'a> {
     /// The journal in `dir`, a node path.
@@ -74,11 +88,16 @@ impl<'a> Journal<'a> {
                 None => Err(invalid(&format!("{file} is missing"))),
             }
         };
-        let (Some(edit_text), Some(ours)) = (required("edit.toml")?, required("ours")?) else {
+        let edit_text = match self.read(name, LEGACY_EDIT)? {
+            Some(legacy) => Some(legacy),
+            None => required("edit.toml")?,
+        };
+        let (Some(edit_text), Some(ours)) = (edit_text, required("ours")?) else {
             return Ok(None);
         };
         let edit = edit_from_toml(&String::from_utf8_lossy(&edit_text)).map_err(|e| invalid(&e))?;
         let created_dirs = match self.read(name, "created-dirs")? {
+            None if self.read(name, LEGACY_CREATED_PARENT)?.is_some() => 1,
             None => 0,
             Some(text) => String::from_utf8_lossy(&text)
                 .trim()
@@ -118,6 +137,8 @@ impl<'a> Journal<'a> {
             "created-dirs",
             (entry.created_dirs > 0).then_some(dirs.as_bytes()),
         )?;
+        self.write(name, LEGACY_EDIT, None)?;
+        self.write(name, LEGACY_CREATED_PARENT, None)?;
         self.write(
             name,
             "path",
@@ -244,5 +265,34 @@ mod tests {
             dir.path().join("var/lib").exists(),
             "only the journal's directories go"
         );
+    }
+
+    #[test]
+    fn a_journal_of_release_0_1_0_is_read_and_removed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = NodeFs::open(dir.path()).unwrap();
+        let journal = Journal::new(&node, PathBuf::from("/var/lib/nydus-overlayfs"));
+        let entry_dir = dir.path().join("var/lib/nydus-overlayfs/containerd-config");
+        std::fs::create_dir_all(&entry_dir).unwrap();
+        let edit = ConfigEdit {
+            keys: vec![ManagedKey::new(&["plugins", "x", "snapshotter"], "nydus")],
+            imports: vec!["/usr/share/x.toml".into()],
+            new_file: "version = 2\n".into(),
+        };
+        for (file, bytes) in [
+            ("ours", b"ours".as_slice()),
+            ("switch.toml", edit_to_toml(&edit).as_bytes()),
+            ("created-parent", b""),
+            ("path", b"/etc/containerd/config.toml"),
+        ] {
+            std::fs::write(entry_dir.join(file), bytes).unwrap();
+        }
+        let read = journal.get("containerd-config").unwrap().unwrap();
+        assert_eq!(
+            (read.edit, read.created_dirs, read.original),
+            (edit, 1, None)
+        );
+        journal.remove("containerd-config").unwrap();
+        assert!(!dir.path().join("var/lib/nydus-overlayfs").exists());
     }
 }
