@@ -93,6 +93,51 @@ fn containerd_2_2_and_2_3_defaults_get_a_drop_in_and_config_toml_is_untouched() 
     }
 }
 
+/// A version 3 config.toml switched in itself, then given the conf.d
+/// import (an admin adopting 2.2's default, or an upgrade from a release
+/// that wrote no drop-in): it stays switched where it was.
+#[test]
+fn a_node_switched_in_config_toml_stays_switched_there_when_conf_d_appears() {
+    let default = fixture("containerd-2.2.7-config-default.toml");
+    let without_import = default.replacen("imports = ['/etc/containerd/conf.d/*.toml']\n", "", 1);
+    assert_ne!(without_import, default);
+    let node = Node::new(
+        Some(&without_import),
+        Some(&fixture("nydus-snapshotter-config.toml")),
+    );
+    assert_ok(
+        &node.setup(&["enable"]),
+        &format!("switched {CONTAINERD_CONFIG}\n"),
+    );
+    let switched = node.read(CONTAINERD_CONFIG);
+    // The admin adds conf.d to the imports enable wrote.
+    assert!(switched.contains("imports = [\""), "{switched}");
+    fs::write(
+        node.path(CONTAINERD_CONFIG),
+        switched.replacen(
+            "imports = [",
+            "imports = ['/etc/containerd/conf.d/*.toml', ",
+            1,
+        ),
+    )
+    .unwrap();
+    assert_ok(
+        &node.setup(&["enable"]),
+        "already switched; nothing changed",
+    );
+    assert!(!node.path(DROP_IN).exists());
+    assert_ok(
+        &node.setup(&["disable"]),
+        "removed our settings from /etc/containerd/config.toml (edited since enable; your edits kept)",
+    );
+    let reverted = node.read(CONTAINERD_CONFIG);
+    assert!(
+        reverted.contains("imports = ['/etc/containerd/conf.d/*.toml']"),
+        "{reverted}"
+    );
+    assert!(!reverted.contains("nydus"), "{reverted}");
+}
+
 #[test]
 fn a_config_version_newer_than_known_is_refused_and_status_says_why() {
     let config =

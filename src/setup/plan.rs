@@ -74,6 +74,19 @@ pub fn enable(facts: &Facts) -> Result<Plan, Error> {
         containerd::Refusal::Config(why) => Error::at(config_path, why),
     })?;
 
+    // A node enable switched in config.toml itself — before config.toml
+    // imported a directory of drop-ins, or by a release that wrote none —
+    // stays switched there: the same keys, in the file the journal knows.
+    let switched_in_config = facts
+        .journal
+        .get(CONTAINERD_ENTRY)
+        .is_some_and(|prior| facts.file(config_path).resolved.as_ref() == Ok(&prior.path));
+    let target_path = if switched_in_config {
+        config_path.clone()
+    } else {
+        target.path
+    };
+
     let nydus_path = &settings.nydus_config;
     if facts.file(nydus_path).bytes.is_none() {
         return Err(Error::new(format!(
@@ -85,7 +98,7 @@ pub fn enable(facts: &Facts) -> Result<Plan, Error> {
     let nydus_edit = snapshotter::edit(&facts.helper, facts.snapshotter_version());
 
     let mut changes = Vec::new();
-    changes.extend(switch(facts, CONTAINERD_ENTRY, &target.path, &target.edit)?);
+    changes.extend(switch(facts, CONTAINERD_ENTRY, &target_path, &target.edit)?);
     changes.extend(switch(facts, SNAPSHOTTER_ENTRY, nydus_path, &nydus_edit)?);
     Ok(Plan { changes })
 }
