@@ -129,4 +129,7 @@ def run_pod(api, runtime, name, cgroup, image, argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except grpc.RpcError as error:
+        sys.exit(f"cri.py: {sys.argv[4]}: {error.code().name}: {short(error)}")
