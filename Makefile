@@ -98,13 +98,20 @@ FUZZ_SECONDS ?= 600
 CARGO_GENERATE_RPM_VERSION := 0.21.1
 # The end-to-end test: htpasswd for the registry's password file, static
 # libc for the image's probes, python3 to push the image, strace to watch
-# containerd call the helper. Its other parts are cached in TEST_CACHE:
-# sid's nydus-snapshotter, docker-registry and busybox-static (unpacked),
-# and nydusd and nydus-image, built from the crate nydus-rs (no Debian suite
-# ships them; a few minutes, once).
-E2E_DEBS := apache2-utils libc6-dev python3 strace
+# containerd call the helper, debootstrap for each suite's node. Its other
+# parts are cached in TEST_CACHE: a debootstrap chroot per suite (made by the
+# test), sid's nydus-snapshotter, docker-registry, busybox-static and the
+# CRI api.proto (golang-k8s-cri-api-dev) unpacked, a Python venv with grpcio
+# and grpcio-tools (the CRI client's stubs are generated from that api.proto
+# at test time), and nydusd and nydus-image, built from the crate nydus-rs
+# (no Debian suite ships them; a few minutes, once).
+E2E_DEBS := apache2-utils libc6-dev python3 python3-venv strace curl debootstrap
+E2E_CRI_REQUIREMENTS := grpcio==1.68.1 grpcio-tools==1.68.1
 NYDUS_RS_DIR = $(TEST_CACHE)/nydus-rs-2.2.0
-RUN_E2E = NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/e2e/run.sh
+# The Debian suites whose containerd the end-to-end test runs a node of
+# (make test-e2e SUITES="sid" for one).
+SUITES ?= bookworm trixie sid
+RUN_E2E = NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) SUITES="$(SUITES)" tests/e2e/run.sh
 # Cached between runs on this machine: Debian's containerd of three releases
 # and sid's nydus-snapshotter, unpacked (not installed), and the lifecycle
 # tests' debootstrap chroot.
@@ -203,7 +210,8 @@ deps-test:
 
 deps-e2e:
 	tools/ensure-debian-packages $(E2E_DEBS)
-	tools/fetch-suite-debs sid $(TEST_CACHE) nydus-snapshotter docker-registry busybox-static
+	tools/fetch-suite-debs sid $(TEST_CACHE) nydus-snapshotter docker-registry busybox-static golang-k8s-cri-api-dev
+	tools/ensure-python-venv $(TEST_CACHE)/cri-venv $(E2E_CRI_REQUIREMENTS)
 	tools/build-nydus-rs $(NYDUS_RS_DIR)
 
 # The quick tier for every edit: no root, no packages, well under a minute
@@ -265,8 +273,9 @@ test-repo: deps-test deps-repo deps-audit package
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/repo/apt.sh
 	tests/repo/rpm.sh
 
-# Only the end-to-end test: a container from a Nydus image through
-# containerd, nydus-snapshotter, nydusd and the installed .deb.
+# Only the end-to-end test: pods from a Nydus image through CRI, containerd,
+# nydus-snapshotter, nydusd and the installed .deb, one node per suite in
+# SUITES.
 test-e2e: deps-e2e package
 	$(RUN_E2E)
 

@@ -2,16 +2,17 @@
 """helper-calls.py TRACE: the mount helper's runs in an `strace -f` log.
 
 TRACE is strace output (-f, -e trace=execve,clone,clone3,fork,vfork,write,
-writev) of containerd and everything it started. Prints one line per
-successful exec of a program named nydus-overlayfs, tab-separated:
+writev,exit_group) of containerd and everything it started. Prints one line
+per successful exec of a program named nydus-overlayfs, tab-separated:
 
-    PATH  CHAIN  WRITES
+    PATH  CHAIN  WRITES  EXIT
 
 PATH is the binary that ran; CHAIN is every program exec'd by it and its
 ancestors, outermost first, joined by " > ", with mount.fuse shown with its
 -t argument (e.g. "... > containerd-shim-runc-v2 > mount.fuse -t
 nydus-overlayfs > sh > nydus-overlayfs"); WRITES counts the write(2) and
-writev(2) calls the helper made. Nothing from the options is printed: they
+writev(2) calls the helper made; EXIT is its exit status (exit_group's
+argument, "?" if the trace does not show it). Nothing from the options is printed: they
 carry credentials.
 """
 
@@ -22,6 +23,7 @@ from collections import defaultdict
 LINE = re.compile(r"^(\d+) +(.*)$")
 QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"(?:\.\.\.)?')
 EXECVE = re.compile(r'^execve\("((?:[^"\\]|\\.)*)", \[(.*?)\], ')
+EXIT = re.compile(r"^exit_group\((-?\d+)")
 SPAWN = re.compile(r"^(?:clone3?|fork|vfork)\(|^<\.\.\. (?:clone3?|fork|vfork) resumed>")
 
 
@@ -42,6 +44,7 @@ def main():
     execs = defaultdict(list)  # pid -> [(path, argv)] in order
     pending = {}  # pid -> (path, argv) of an execve not yet returned
     writes = defaultdict(int)
+    exits = {}
     with open(sys.argv[1], errors="replace") as trace:
         for line in trace:
             match = LINE.match(line.rstrip("\n"))
@@ -63,6 +66,10 @@ def main():
                 if child is not None and child > 0:
                     parent[child] = pid
                 continue
+            exit_call = EXIT.match(call)
+            if exit_call:
+                exits[pid] = exit_call.group(1)
+                continue
             if call.startswith(("write(", "writev(")):
                 writes[pid] += 1
 
@@ -76,7 +83,7 @@ def main():
                 lineage[:0] = execs.get(ancestor, [])
                 ancestor = parent.get(ancestor)
             chain = " > ".join(describe(p, argv) for p, argv in lineage)
-            print(f"{path}\t{chain}\t{writes[pid]}")
+            print(f"{path}\t{chain}\t{writes[pid]}\t{exits.get(pid, '?')}")
 
 
 def describe(path, argv):

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""push-nydus-image.py NYDUS_IMAGE ROOTFS WORK REGISTRY REPOSITORY:TAG
+"""push-nydus-image.py NYDUS_IMAGE ROOTFS WORK REGISTRY REPOSITORY:TAG [ENTRYPOINT...]
 
 Turns the directory ROOTFS into a one-layer Nydus image (RAFS v6) with
 nydus-image, the way nydusify would, and pushes it over plain HTTP to the
 registry at REGISTRY with the credentials in $REGISTRY_AUTH (user:password).
+ENTRYPOINT, if given, is the image's entrypoint (the pause image has one).
 
 The manifest has two layers: the RAFS data blob (media type
 application/vnd.oci.image.layer.nydus.blob.v1, digest = blob id) and a gzip'd
@@ -87,7 +88,8 @@ class Registry:
 
 
 def main():
-    nydus_image, rootfs, work, address, reference = sys.argv[1:]
+    nydus_image, rootfs, work, address, reference = sys.argv[1:6]
+    entrypoint = sys.argv[6:]
     repository, tag = reference.rsplit(":", 1)
     layer = os.path.join(work, "layer.tar")
     bootstrap = os.path.join(work, "image.boot")
@@ -108,7 +110,7 @@ def main():
     config = {
         "architecture": "amd64",
         "os": "linux",
-        "config": {"Env": ["PATH=/bin"]},
+        "config": dict({"Env": ["PATH=/bin"]}, **({"Entrypoint": entrypoint} if entrypoint else {})),
         "rootfs": {"type": "layers", "diff_ids": [blob_desc["digest"], bootstrap_diff_id]},
     }
     config_desc = registry.push_blob(json.dumps(config, sort_keys=True).encode())

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Shared by the package lifecycle tests: a Debian bookworm chroot made once
+# Shared by the package lifecycle tests: a Debian chroot (bookworm unless
+# BASE_SUITE says otherwise) made once
 # with debootstrap and cached, a fresh copy of it for each test script (one
 # test's leftovers can never pass another), and helpers for the checks.
 #
@@ -9,7 +10,9 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${NYDUS_OVERLAYFS_TEST_CACHE:-/var/cache/nydus-overlayfs-tests}
-BASE_TAR=$CACHE/bookworm-minbase.tgz
+# The suite of the chroot (the end-to-end test sets it; the others use bookworm).
+BASE_SUITE=${BASE_SUITE:-bookworm}
+BASE_TAR=$CACHE/$BASE_SUITE-minbase.tgz
 SERVICE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # shellcheck source=tests/report.sh
 source "$REPO/tests/report.sh"
@@ -36,17 +39,25 @@ run_isolated() {
 # The cached base: debootstrap minbase, apt lists fetched, and the .debs the
 # tests install (fuse3, containerd) already downloaded.
 ensure_base_chroot() {
-    [ -e "$BASE_TAR" ] && return 0
-    local dir
+    ensure_suite_chroot "$BASE_SUITE" "$BASE_TAR"
+}
+
+# ensure_suite_chroot SUITE TAR: the same for any Debian suite, cached in TAR.
+ensure_suite_chroot() {
+    local suite=$1 tar=$2 dir
+    [ -e "$tar" ] && return 0
     dir=$(mktemp -d /tmp/nydus-overlayfs-base.XXXXXX)
-    echo "lifecycle: building the cached chroot $BASE_TAR (once)"
-    debootstrap --variant=minbase bookworm "$dir" "$("$REPO/tools/debian-mirror")" >"$dir.log" 2>&1 ||
+    echo "lifecycle: building the cached $suite chroot $tar (once)"
+    debootstrap --variant=minbase "$suite" "$dir" "$("$REPO/tools/debian-mirror")" >"$dir.log" 2>&1 ||
         { tail -n 20 "$dir.log"; exit 1; }
     cp /etc/resolv.conf "$dir/etc/resolv.conf"
+    # The machine's mirror may be a snapshot whose Release files have expired:
+    # the chroot's apt takes the machine's word on that.
+    grep -h '^Acquire::Check-Valid-Until' /etc/apt/apt.conf.d/* >"$dir/etc/apt/apt.conf.d/99machine" || true
     chroot "$dir" apt-get update -q >/dev/null
-    chroot "$dir" apt-get install -q -y --download-only fuse3 containerd >/dev/null
+    chroot "$dir" apt-get install -q -y --download-only fuse3 containerd runc >/dev/null
     mkdir -p "$CACHE"
-    tar -C "$dir" -czf "$BASE_TAR.tmp" . && mv "$BASE_TAR.tmp" "$BASE_TAR"
+    tar -C "$dir" -czf "$tar.tmp" . && mv "$tar.tmp" "$tar"
     rm -rf "$dir" "$dir.log"
 }
 

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""cri.py STUBS SOCKET IMAGE_SOCKET COMMAND...: a CRI client that does what
+kubelet does.
+
+STUBS is a directory holding api_pb2.py and api_pb2_grpc.py, generated at test
+time by grpc_tools.protoc from Debian's k8s.io/cri-api api.proto. SOCKET is
+containerd's socket (kubelet's --container-runtime-endpoint), IMAGE_SOCKET the
+image service's (--image-service-endpoint): nydus-snapshotter's, whose CRI
+keychain keeps PullImage's credentials for nydusd and passes the call on to
+containerd. Commands:
+
+  pull IMAGE                 PullImage, with $REGISTRY_AUTH (user:password)
+                             in the CRI AuthConfig
+  version                    Version (whether CRI answers)
+  run PREFIX N CGROUP IMAGE ARG...
+                             N pods at once, named PREFIX-0...: RunPodSandbox (host network,
+                             cgroup parent CGROUP), CreateContainer (as uid
+                             65534, no_new_privs off, as Kubernetes'
+                             allowPrivilegeEscalation default), StartContainer,
+                             then wait for the container to exit. One line per
+                             pod: NAME EXIT_CODE LOG_FILE CONTAINER_ID (log
+                             path as the node sees it)
+  teardown                   StopContainer, RemoveContainer, StopPodSandbox,
+                             RemovePodSandbox for every pod, RemoveImage for
+                             every image
+
+Nothing here names a snapshotter: containerd's CRI plugin chooses it from its
+config. No option or credential is printed.
+"""
+
+import os
+import sys
+import threading
+import time
+
+import grpc
+
+WAIT_SECONDS = 120
+
+
+def main():
+    sys.path.insert(0, sys.argv[1])
+    import api_pb2 as api  # noqa: E402 (generated at test time)
+    import api_pb2_grpc as api_grpc  # noqa: E402
+
+    runtime = api_grpc.RuntimeServiceStub(grpc.insecure_channel("unix://" + sys.argv[2]))
+    images = api_grpc.ImageServiceStub(grpc.insecure_channel("unix://" + sys.argv[3]))
+    command, args = sys.argv[4], sys.argv[5:]
+
+    if command == "pull":
+        user, password = os.environ["REGISTRY_AUTH"].split(":", 1)
+        images.PullImage(api.PullImageRequest(
+            image=api.ImageSpec(image=args[0]),
+            auth=api.AuthConfig(username=user, password=password)), timeout=WAIT_SECONDS)
+    elif command == "version":
+        reply = runtime.Version(api.VersionRequest(), timeout=5)
+        print(reply.runtime_name, reply.runtime_version)
+    elif command == "run":
+        prefix, count, cgroup, image, argv = args[0], int(args[1]), args[2], args[3], args[4:]
+        results = [None] * count
+
+        def one(index):
+            try:
+                results[index] = run_pod(api, runtime, f"{prefix}-{index}", cgroup, image, argv)
+            except Exception as error:  # reported below, one line per pod
+                results[index] = f"{prefix}-{index} failed {type(error).__name__}: {short(error)}"
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print("\n".join(results))
+        return 0 if all(" failed " not in r for r in results) else 1
+    elif command == "teardown":
+        for container in runtime.ListContainers(api.ListContainersRequest()).containers:
+            runtime.StopContainer(api.StopContainerRequest(container_id=container.id, timeout=10))
+            runtime.RemoveContainer(api.RemoveContainerRequest(container_id=container.id))
+        for pod in runtime.ListPodSandbox(api.ListPodSandboxRequest()).items:
+            runtime.StopPodSandbox(api.StopPodSandboxRequest(pod_sandbox_id=pod.id))
+            runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=pod.id))
+        for image in images.ListImages(api.ListImagesRequest()).images:
+            images.RemoveImage(api.RemoveImageRequest(image=api.ImageSpec(image=image.id)))
+    else:
+        sys.exit(f"cri.py: unknown command {command}")
+    return 0
+
+
+def short(error):
+    """An error's first line, with containerd's echo of mount options cut:
+    they can carry the registry credentials."""
+    text = error.details() if isinstance(error, grpc.RpcError) else str(error)
+    text = text.splitlines()[0] if text else ""
+    for key in ("extraoption=", "io.katacontainers.volume="):
+        if key in text:
+            text = text[:text.index(key)] + key + "<hidden>"
+    return text
+
+
+def run_pod(api, runtime, name, cgroup, image, argv):
+    log_dir = f"/var/log/pods/{name}"
+    pod_config = api.PodSandboxConfig(
+        metadata=api.PodSandboxMetadata(name=name, uid=name, namespace="e2e"),
+        log_directory=log_dir,
+        linux=api.LinuxPodSandboxConfig(
+            cgroup_parent=cgroup,
+            security_context=api.LinuxSandboxSecurityContext(
+                namespace_options=api.NamespaceOption(network=api.NODE))))
+    pod = runtime.RunPodSandbox(api.RunPodSandboxRequest(config=pod_config), timeout=WAIT_SECONDS).pod_sandbox_id
+    container_config = api.ContainerConfig(
+        metadata=api.ContainerMetadata(name="probe"),
+        image=api.ImageSpec(image=image),
+        command=argv,
+        log_path="probe.log",
+        linux=api.LinuxContainerConfig(
+            security_context=api.LinuxContainerSecurityContext(
+                run_as_user=api.Int64Value(value=65534), no_new_privs=False)))
+    container = runtime.CreateContainer(api.CreateContainerRequest(
+        pod_sandbox_id=pod, config=container_config, sandbox_config=pod_config), timeout=WAIT_SECONDS).container_id
+    runtime.StartContainer(api.StartContainerRequest(container_id=container), timeout=WAIT_SECONDS)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        status = runtime.ContainerStatus(api.ContainerStatusRequest(container_id=container)).status
+        if status.state == api.CONTAINER_EXITED:
+            return f"{name} {status.exit_code} {status.log_path} {container}"
+        if time.monotonic() > deadline:
+            return f"{name} failed: still running after {WAIT_SECONDS} s"
+        time.sleep(0.2)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except grpc.RpcError as error:
+        sys.exit(f"cri.py: {sys.argv[4]}: {error.code().name}: {short(error)}")
