@@ -1,7 +1,7 @@
 # nydus-overlayfs — build, test, package and install.
 #
 #   make package   .deb and .rpm in target/debian/ and target/generate-rpm/, lint-clean
-#   make check     fast checks, no root: fmt, clippy, and the tests that need neither root nor packages
+#   make check     fast checks, no root: fmt, clippy (xtask too), and the tests that need neither root nor packages
 #   make repo      signed APT and RPM repositories of them in target/repo/ (REPO_KEY=…)
 #   make test      every test (as root: the tests mount overlayfs and run dpkg/rpm)
 #   make install DESTDIR=… PREFIX=/usr    for builders of other distros
@@ -148,11 +148,12 @@ install: completions
 deps-build:
 	tools/ensure-cargo-tool cargo-auditable $(CARGO_AUDITABLE_VERSION)
 
+# The build steps are Rust (xtask/; `cargo xtask` is an alias in .cargo/config.toml).
 man:
-	$(CARGO) run --quiet --locked --example gen-man -- target/man
+	$(CARGO) xtask man target/man
 
 completions:
-	$(CARGO) run --quiet --locked --example gen-completions -- target/completions
+	$(CARGO) xtask completions target/completions
 
 # The one list of installed files: the packages are made from what this puts
 # in a staging DESTDIR.
@@ -189,7 +190,7 @@ package: deps-package
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(PKGROOT)/deb $(DEB_LAYOUT)
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(PKGROOT)/rpm $(RPM_LAYOUT)
 	$(CARGO) deb --no-build --locked
-	tools/rpm-metadata $(PKGROOT)/rpm > target/rpm-metadata.toml
+	$(CARGO) xtask rpm-metadata $(PKGROOT)/rpm target/rpm-metadata.toml
 	$(CARGO) generate-rpm --metadata-overwrite target/rpm-metadata.toml
 	$(MAKE) --no-print-directory lint
 
@@ -218,8 +219,8 @@ deps-e2e:
 # warm. Tests that need root, built packages or minutes are ignored there,
 # each with its reason; make test runs them.
 check:
-	$(CARGO) fmt --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	$(CARGO) test --locked
 
 # Unit and integration tests, make install, the packages' lifecycle under

@@ -132,6 +132,10 @@ pub fn command() -> clap::Command {
 }
 
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation, Stop> {
+    let args: Vec<OsString> = args.into_iter().collect();
+    if let Some(invocation) = parse_common(&args) {
+        return Ok(invocation);
+    }
     let parsed = command()
         .try_get_matches_from(args)
         .and_then(|matches| Invocation::from_arg_matches(&matches));
@@ -140,6 +144,46 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation, Sto
             Stop::Print(error.render().to_string())
         }
         kind => Stop::Fail(Error::usage(describe(kind, invalid_arg(&error)))),
+    })
+}
+
+/// The one shape of call containerd's mount.fuse and mount(8) make,
+/// `SOURCE TARGET -o OPTIONS [-o OPTIONS]... [-t TYPE]`, read without clap:
+/// clap builds its whole command (every flag and help text) and then
+/// parses, on every call, and that was two thirds of the helper's own
+/// instructions per mount (README, Performance). Only words clap reads the
+/// same way are taken here: no word but the flags starts with '-', none is
+/// empty, -t at most once. Anything else, every error included, goes to
+/// clap (tests::common_shape_reads_as_clap_reads_it).
+fn parse_common(args: &[OsString]) -> Option<Invocation> {
+    let [_, source, target, rest @ ..] = args else {
+        return None;
+    };
+    let mut rest = rest;
+    let plain = |word: &OsString| !word.is_empty() && !word.as_bytes().starts_with(b"-");
+    if !plain(source) || !plain(target) {
+        return None;
+    }
+    let mut options = Vec::new();
+    let mut fs_type = None;
+    while let [flag, value, tail @ ..] = rest {
+        match flag.as_bytes() {
+            b"-o" if plain(value) => options.push(value.clone()),
+            b"-t" if plain(value) && fs_type.is_none() => fs_type = Some(value.clone()),
+            _ => return None,
+        }
+        rest = tail;
+    }
+    rest.is_empty().then(|| Invocation {
+        source: source.clone(),
+        target: PathBuf::from(target),
+        options,
+        fs_type,
+        fake: false,
+        verbose: false,
+        no_mtab: false,
+        sloppy: false,
+        namespace: None,
     })
 }
 
@@ -251,6 +295,79 @@ mod tests {
             let message = failure(words);
             assert!(message.contains(expected), "{words:?}: {message}");
             assert!(!message.contains("c2VjcmV0"), "{words:?} leaked: {message}");
+        }
+    }
+
+    /// What clap alone makes of `words`.
+    fn clap_parse(words: &[OsString]) -> Result<Invocation, clap::Error> {
+        command()
+            .try_get_matches_from(words)
+            .and_then(|matches| Invocation::from_arg_matches(&matches))
+    }
+
+    #[test]
+    fn the_calls_containerd_and_mount8_make_take_the_common_shape() {
+        for words in [
+            &["nydus-overlayfs", "overlay", "/t", "-o", "lowerdir=/a,dev"][..],
+            &[
+                "m",
+                "overlay",
+                "/t",
+                "-o",
+                "a",
+                "-o",
+                "b",
+                "-t",
+                "fuse.nydus-overlayfs",
+            ],
+            &["m", "overlay", "/t"],
+        ] {
+            let words: Vec<OsString> = words.iter().map(OsString::from).collect();
+            let common = parse_common(&words).expect("the common shape");
+            let clap = clap_parse(&words).unwrap();
+            assert_eq!(format!("{common:?}"), format!("{clap:?}"));
+        }
+    }
+
+    /// Words of every kind clap treats differently.
+    fn word() -> impl proptest::strategy::Strategy<Value = &'static str> {
+        proptest::sample::select(vec![
+            "overlay", "/t", "-o", "-t", "a,b", "-v", "-f", "-s", "-n", "-N", "1", "-", "--", "",
+            "-oa", "--help", "-V", "fuse", "x=-y", "-x",
+        ])
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(4096))]
+        /// Whatever parse_common takes, clap reads the same way. The words
+        /// come as two, then pairs, the shape parse_common looks for, so
+        /// that most cases are near it.
+        #[test]
+        fn common_shape_reads_as_clap_reads_it(
+            positional in proptest::collection::vec(
+                proptest::sample::select(vec!["overlay", "/t", "", "-v", "--"]),
+                1..4,
+            ),
+            pairs in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["-o", "-t", "-v", "-oa"]),
+                    proptest::sample::select(vec!["fuse", "a,b", "", "-v", "--", "-o", "x=-y"]),
+                ),
+                0..4,
+            ),
+            odd in proptest::option::of(word()),
+        ) {
+            let words: Vec<OsString> = std::iter::once("nydus-overlayfs")
+                .chain(positional)
+                .chain(pairs.into_iter().flat_map(|(flag, value)| [flag, value]))
+                .chain(odd)
+                .map(OsString::from)
+                .collect();
+            if let Some(common) = parse_common(&words) {
+                let clap = clap_parse(&words);
+                proptest::prop_assert!(clap.is_ok(), "{words:?}: clap refuses what parse_common took");
+                proptest::prop_assert_eq!(format!("{common:?}"), format!("{:?}", clap.unwrap()));
+            }
         }
     }
 

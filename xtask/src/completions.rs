@@ -1,26 +1,21 @@
-//! Writes the shell completions of nydus-overlayfs-setup from its clap
+//! The shell completions of nydus-overlayfs-setup, from its clap
 //! definition, so that they never drift from the command line:
-//! `cargo run --example gen-completions -- OUTDIR` writes
+//! `cargo xtask completions OUTDIR` writes
 //! `nydus-overlayfs-setup` (bash), `_nydus-overlayfs-setup` (zsh) and
 //! `nydus-overlayfs-setup.fish`, named as each shell looks them up in its
 //! package-owned directory (`make install` puts them there).
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use clap_complete::{Shell, generate_to};
 use nydus_overlayfs::setup::cli as setup_cli;
 
-fn main() -> std::io::Result<()> {
-    let out_dir = PathBuf::from(
-        std::env::args_os()
-            .nth(1)
-            .expect("usage: gen-completions OUTDIR"),
-    );
-    std::fs::create_dir_all(&out_dir)?;
+pub fn write(out_dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(out_dir)?;
     let mut command = setup_cli::command();
     let name = command.get_name().to_string();
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
-        let written = generate_to(shell, &mut command, &name, &out_dir)?;
+        let written = generate_to(shell, &mut command, &name, out_dir)?;
         // clap_complete names the bash file NAME.bash; bash-completion loads
         // completions/NAME on first use of NAME.
         if shell == Shell::Bash {

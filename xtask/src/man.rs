@@ -1,10 +1,10 @@
-//! Writes the man pages from the command-line definitions, so that --help
-//! and the man pages are never kept twice: `cargo run --example gen-man -- OUTDIR`
-//! writes nydus-overlayfs.8, its alias mount.fuse.nydus-overlayfs.8, and
+//! The man pages, from the command-line definitions, so that --help and the
+//! man pages are never kept twice: `cargo xtask man OUTDIR` writes
+//! nydus-overlayfs.8, its alias mount.fuse.nydus-overlayfs.8, and
 //! nydus-overlayfs-setup.8.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nydus_overlayfs::cli;
 use nydus_overlayfs::setup::cli as setup_cli;
@@ -14,11 +14,10 @@ use roff::{Roff, bold, roman};
 /// Extra sections after OPTIONS: (title, preformatted text).
 type Sections<'a> = &'a [(&'a str, &'a str)];
 
-fn main() -> std::io::Result<()> {
-    let out_dir = PathBuf::from(std::env::args_os().nth(1).expect("usage: gen-man OUTDIR"));
-    std::fs::create_dir_all(&out_dir)?;
+pub fn write(out_dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(out_dir)?;
     write_page(
-        &out_dir,
+        out_dir,
         cli::command(),
         Some(cli::SYNOPSIS),
         &[
@@ -28,7 +27,7 @@ fn main() -> std::io::Result<()> {
         "mount(8), mount.fuse(8), nydus-overlayfs-setup(8), containerd(8)",
     )?;
     write_page(
-        &out_dir,
+        out_dir,
         setup_cli::command(),
         None,
         &[
