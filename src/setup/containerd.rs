@@ -259,6 +259,8 @@ pub struct Loaded {
     /// Imports named without a glob that do not exist: containerd refuses
     /// to start. (importing file, import)
     pub missing: Vec<(PathBuf, PathBuf)>,
+    /// Loaded files containerd cannot parse, and why: it refuses to start.
+    pub invalid: Vec<(PathBuf, String)>,
 }
 
 /// The files containerd loads from `root_config`. `read(path)` gives a
@@ -281,9 +283,13 @@ pub fn load_order(
             }
             continue;
         };
-        let imports = ConfigFile::parse(&text)
-            .map(|f| f.imports)
-            .unwrap_or_default();
+        let imports = match ConfigFile::parse(&text) {
+            Ok(file) => file.imports,
+            Err(why) => {
+                loaded.invalid.push((path.clone(), why));
+                Vec::new()
+            }
+        };
         for import in imports {
             let import = absolute_import(&path, &import);
             let name = import.file_name().map(|n| n.to_string_lossy().into_owned());

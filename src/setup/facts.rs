@@ -47,6 +47,9 @@ pub struct Facts {
     pub files: BTreeMap<PathBuf, FileFacts>,
     /// The files containerd loads, in its order, with their text.
     pub containerd_loads: containerd::Loaded,
+    /// What nydus-snapshotter makes of its config file, or why it cannot
+    /// read it; `None` when there is no such file.
+    pub nydus_settings: Option<Result<snapshotter::Effective, String>>,
     pub journal: BTreeMap<&'static str, Entry>,
     pub probes: Probes,
 }
@@ -128,9 +131,12 @@ impl Facts {
             read(&entry.path);
         }
         let snapshotter = release(node, given.snapshotter, "containerd-nydus-grpc");
-        let named_helper = read(&settings.nydus_config)
-            .and_then(|text| snapshotter::effective(&text, snapshotter.map(|r| r.version)).ok())
-            .map(|effective| PathBuf::from(effective.helper))
+        let nydus_settings = read(&settings.nydus_config)
+            .map(|text| snapshotter::effective(&text, snapshotter.map(|r| r.version)));
+        let named_helper = nydus_settings
+            .as_ref()
+            .and_then(|settings| settings.as_ref().ok())
+            .map(|settings| PathBuf::from(&settings.helper))
             .filter(|helper| helper.is_absolute());
         let probes = Probes::gather(node, layout.helper(), named_helper.as_deref());
         Ok(Facts {
@@ -140,6 +146,7 @@ impl Facts {
             snapshotter,
             files,
             containerd_loads,
+            nydus_settings,
             journal: entries,
             probes,
         })

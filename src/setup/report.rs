@@ -13,7 +13,6 @@ use super::facts::{CONTAINERD_ENTRY, Facts, FileFacts, SNAPSHOTTER_ENTRY};
 use super::layout::MOUNT_HELPER_LINK;
 use super::plan;
 use super::snapshotter;
-use super::text_form::TextForm;
 
 /// The node's state as a whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,13 +53,6 @@ pub struct Status {
 pub fn status(facts: &Facts) -> Status {
     let probes = &facts.probes;
     let settings = &facts.settings;
-    let text_of = |file: &FileFacts| {
-        file.bytes
-            .as_deref()
-            .and_then(|b| TextForm::decode(b).ok())
-            .map(|(_, text)| text)
-    };
-
     // containerd: everything it loads, merged as it merges.
     let containerd_file = facts.file(&settings.containerd_config);
     let containerd_effective =
@@ -71,17 +63,17 @@ pub fn status(facts: &Facts) -> Status {
 
     // nydus-snapshotter: its one file.
     let nydus_file = facts.file(&settings.nydus_config);
-    let nydus_effective = text_of(nydus_file)
-        .and_then(|text| snapshotter::effective(&text, facts.snapshotter_version()).ok());
-    let nydus_switched = nydus_effective.as_ref().map(|e| e.enables_helper);
+    let nydus_effective = facts
+        .nydus_settings
+        .as_ref()
+        .and_then(|settings| settings.as_ref().ok());
+    let nydus_switched = nydus_effective.map(|e| e.enables_helper);
 
     // The helper containerd runs: the path nydus-snapshotter names, else
     // the name looked up in containerd's PATH.
-    let named = nydus_effective
-        .as_ref()
-        .map_or(snapshotter::DEFAULT_HELPER.to_string(), |e| {
-            e.helper.clone()
-        });
+    let named = nydus_effective.map_or(snapshotter::DEFAULT_HELPER.to_string(), |e| {
+        e.helper.clone()
+    });
     let pinned_path = named
         .starts_with('/')
         .then(|| std::path::PathBuf::from(&named));
@@ -120,15 +112,13 @@ pub fn status(facts: &Facts) -> Status {
             "{MOUNT_HELPER_LINK} does not lead to the helper (mount -t fuse.nydus-overlayfs will not work)"
         ),
     );
-    for (path, text) in &facts.containerd_loads.files {
-        if let Err(e) = containerd::ConfigFile::parse(text) {
-            problem(
-                true,
-                format!("{}: {e}: containerd will not start", path.display()),
-            );
-        }
+    for (path, why) in &facts.containerd_loads.invalid {
+        problem(
+            true,
+            format!("{}: {why}: containerd will not start", path.display()),
+        );
     }
-    if let Some(Err(e)) = text_of(nydus_file).map(|text| snapshotter::effective(&text, None)) {
+    if let Some(Err(e)) = &facts.nydus_settings {
         problem(
             true,
             format!(
@@ -228,7 +218,7 @@ pub fn status(facts: &Facts) -> Status {
             facts.snapshotter,
             nydus_switched,
             journaled(SNAPSHOTTER_ENTRY),
-            nydus_effective.as_ref().map(|e| json!({
+            nydus_effective.map(|e| json!({
                 "enable_nydus_overlayfs": e.enables_helper,
                 "helper": e.helper,
             })),

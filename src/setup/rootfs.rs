@@ -134,12 +134,7 @@ impl NodeFs {
             }
             let last = pending.is_empty();
             let dir = &steps.last().expect("the root is never popped").dir;
-            let kind = match fs::statat(dir, &name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(stat) => Some(FileType::from_raw_mode(stat.st_mode)),
-                Err(rustix::io::Errno::NOENT) => None,
-                Err(e) => return Err(e.into()),
-            };
-            match kind {
+            match file_type_at(dir, &name)? {
                 Some(FileType::Symlink) => {
                     links += 1;
                     if links > MAX_LINKS {
@@ -257,13 +252,18 @@ impl Resolved {
         node_path_of(&self.steps, Some(&self.name))
     }
 
+    /// What is at this name (a link not followed); `None`: nothing, or
+    /// nothing this process can see.
+    fn file_type(&self) -> Option<FileType> {
+        file_type_at(self.dir(), &self.name).ok().flatten()
+    }
+
     pub fn exists(&self) -> bool {
-        fs::statat(self.dir(), &self.name, AtFlags::SYMLINK_NOFOLLOW).is_ok()
+        self.file_type().is_some()
     }
 
     pub fn is_link(&self) -> bool {
-        fs::statat(self.dir(), &self.name, AtFlags::SYMLINK_NOFOLLOW)
-            .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Symlink)
+        self.file_type() == Some(FileType::Symlink)
     }
 
     /// Makes this name a symbolic link to `target`.
@@ -272,8 +272,7 @@ impl Resolved {
     }
 
     pub fn is_regular(&self) -> bool {
-        fs::statat(self.dir(), &self.name, AtFlags::SYMLINK_NOFOLLOW)
-            .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::RegularFile)
+        self.file_type() == Some(FileType::RegularFile)
     }
 
     /// The file's owner (uid, gid) and mode bits, when it exists.
@@ -435,6 +434,15 @@ impl Resolved {
             (Ok(a), Ok(b)) => (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino),
             _ => false,
         }
+    }
+}
+
+/// What `name` in `dir` is, a link not followed; `None` when missing.
+fn file_type_at(dir: &OwnedFd, name: &OsStr) -> io::Result<Option<FileType>> {
+    match fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) => Ok(Some(FileType::from_raw_mode(stat.st_mode))),
+        Err(rustix::io::Errno::NOENT) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
