@@ -351,18 +351,24 @@ step "8. Outside: how the helper was called, and that it printed nothing"
 cp "$ROOT/srv/trace" "$WORK/trace"
 check_helper_calls "$WORK/trace" 2 containerd
 
-step "9. Teardown through CRI, disable --restart, power off"
+step "9. Teardown through CRI, apt-get remove of the switched node's package, power off"
 check "CRI stops and removes every container and pod, and removes the images" quietly "$WORK/teardown.log" cri teardown
-setup_restarts disable "$WORK/disable-final.log"
-check "containerd's config.toml is restored byte for byte" cmp "$WORK/config.before.toml" "$ROOT/etc/containerd/config.toml"
-check "nydus-snapshotter's config.toml too" cmp "$WORK/nydus-config.before.toml" "$ROOT/etc/nydus/config.toml"
+check "apt-get remove nydus-overlayfs" quietly "$WORK/remove.log" node apt-get remove -q -y nydus-overlayfs
+grep '^nydus-overlayfs-setup:' "$WORK/remove.log" | sed 's/^/    /'
+check "its prerm restored containerd's config.toml byte for byte" cmp "$WORK/config.before.toml" "$ROOT/etc/containerd/config.toml"
+check "and nydus-snapshotter's config.toml" cmp "$WORK/nydus-config.before.toml" "$ROOT/etc/nydus/config.toml"
+echo "systemctl show containerd -p After: $(node systemctl show containerd -p After)"
+check "its postrm had systemd forget the drop-in" test -z "$(node systemctl show containerd -p DropInPaths --value)"
+check "containerd is no longer ordered after nydus-snapshotter" bash -c '! grep -qw nydus-snapshotter.service <<<"$1"' - \
+    "$(node systemctl show containerd -p After)"
 check "no nydusd is left in the node" bash -c '! pgrep -f /usr/local/libexec/nydusd --ns "$1" --nslist pid >/dev/null' - "$LEADER"
 node journalctl --no-pager -o short-iso >"$WORK/journal.log"
 for log in boot.log apt.log install.log status.log disable-restart.log enable-restart.log status-again.log pull.log \
-    pull-probe.log run.log teardown.log disable-final.log journal.log; do
+    pull-probe.log run.log teardown.log remove.log journal.log; do
     check_no_credential "$WORK/$log"
 done
 check_no_credential "$ROOT/var/log/pods"
+check "systemctl stop containerd" node systemctl stop containerd
 check "strace ended with the containerd it traced" wait_for "strace to end" stopped "$STRACE_PID"
 wait "$STRACE_PID" 2>/dev/null || true
 STRACE_PID=
