@@ -104,13 +104,15 @@ CARGO_GENERATE_RPM_VERSION := 0.21.1
 # CRI api.proto (golang-k8s-cri-api-dev) unpacked, a Python venv with grpcio
 # and grpcio-tools (the CRI client's stubs are generated from that api.proto
 # at test time), and nydusd and nydus-image, built from the crate nydus-rs
-# (no Debian suite ships them; a few minutes, once).
-E2E_DEBS := apache2-utils libc6-dev python3 python3-venv strace curl debootstrap
+# (no Debian suite ships them; a few minutes, once). systemd-nspawn
+# (systemd-container) boots the node of the suite bookworm-systemd.
+E2E_DEBS := apache2-utils libc6-dev python3 python3-venv strace curl debootstrap systemd-container
 E2E_CRI_REQUIREMENTS := grpcio==1.68.1 grpcio-tools==1.68.1
 NYDUS_RS_DIR = $(TEST_CACHE)/nydus-rs-2.2.0
 # The Debian suites whose containerd the end-to-end test runs a node of
-# (make test-e2e SUITES="sid" for one).
-SUITES ?= bookworm trixie sid
+# (make test-e2e SUITES="sid" for one); bookworm-systemd is a bookworm node
+# booted with systemd (tests/e2e/systemd-node.sh).
+SUITES ?= bookworm trixie sid bookworm-systemd
 RUN_E2E = NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) SUITES="$(SUITES)" tests/e2e/run.sh
 # Cached between runs on this machine: Debian's containerd of three releases
 # and sid's nydus-snapshotter, unpacked (not installed), and the lifecycle

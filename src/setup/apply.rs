@@ -16,6 +16,7 @@ use super::journal::Journal;
 use super::layout::Layout;
 use super::lock::{NodeLock, WAIT_LIMIT};
 use super::plan::{self, Action, Change, Plan};
+use super::probe;
 use super::rootfs::{Missing, NodeFs};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,7 +160,7 @@ fn undo(node: &NodeFs, journal: &Journal, change: &Change) {
 /// Restarts nydus-snapshotter, then containerd, where they run under
 /// systemd on this machine; returns what it did, or why not.
 pub fn restart_services(node: &NodeFs) -> Result<String, Error> {
-    if !node.is_host_root() || !std::path::Path::new("/run/systemd/system").exists() {
+    if !probe::systemd_runs(node) {
         return Ok("no restart: systemd does not run this node".to_string());
     }
     for unit in ["nydus-snapshotter.service", "containerd.service"] {

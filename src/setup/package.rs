@@ -18,6 +18,7 @@ use super::rootfs::NodeFs;
 pub fn configure(node: &NodeFs, layout: &Layout) -> Vec<String> {
     let mut report = Vec::new();
     register_mount_helper(node, layout, &mut report);
+    reload_systemd(node, &mut report);
     if node.is_host_root() && !probe::overlay_registered() && !probe::confined() {
         match Command::new("modprobe").arg("overlay").status() {
             Ok(status) if status.success() => {}
@@ -42,7 +43,7 @@ pub fn configure(node: &NodeFs, layout: &Layout) -> Vec<String> {
             }
             Ok(plan) => {
                 report.extend(plan.changes.iter().map(|c| c.describe(true)));
-                report.push("restart nydus-snapshotter and containerd to use it: nydus-overlayfs-setup enable --restart".into());
+                report.push("restart nydus-snapshotter and containerd to use it: systemctl restart nydus-snapshotter containerd".into());
             }
             Err(error) => report.push(format!(
                 "warning: {} asks to switch the node, but: {error}",
@@ -85,6 +86,20 @@ pub fn remove(node: &NodeFs, layout: &Layout) -> Vec<String> {
         }
     }
     report
+}
+
+/// Has systemd read the package's containerd.service drop-in, just installed
+/// or upgraded: until then containerd is not ordered after nydus-snapshotter
+/// (and `systemctl restart` would not apply it either). Debian's and Fedora's
+/// packaging helpers do the same for a package's units.
+fn reload_systemd(node: &NodeFs, report: &mut Vec<String>) {
+    if !probe::systemd_runs(node) {
+        return;
+    }
+    match Command::new("systemctl").arg("daemon-reload").status() {
+        Ok(status) if status.success() => {}
+        _ => report.push("warning: systemctl daemon-reload failed: containerd is ordered after nydus-snapshotter only from the next reload".into()),
+    }
 }
 
 /// Makes `/sbin/mount.fuse.nydus-overlayfs` lead to the helper, as mount(8)

@@ -167,6 +167,12 @@ pub fn confined() -> bool {
     container_marks || chrooted || std::env::var_os("container").is_some()
 }
 
+/// Whether systemd runs the node we work on: this machine's root, booted by
+/// systemd (sd_booted(3)'s test).
+pub fn systemd_runs(node: &NodeFs) -> bool {
+    node.is_host_root() && Path::new("/run/systemd/system").exists()
+}
+
 /// Whether the running kernel has overlayfs now.
 pub fn overlay_registered() -> bool {
     fs::read_to_string("/proc/filesystems")

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""helper-calls.py TRACE: the mount helper's runs in an `strace -f` log.
+"""helper-calls.py TRACE [--attached NAME]: the mount helper's runs in an
+`strace -f` log.
 
 TRACE is strace output (-f, -e trace=execve,clone,clone3,fork,vfork,write,
 writev,exit_group) of containerd and everything it started. Prints one line
@@ -14,6 +15,11 @@ nydus-overlayfs > sh > nydus-overlayfs"); WRITES counts the write(2) and
 writev(2) calls the helper made; EXIT is its exit status (exit_group's
 argument, "?" if the trace does not show it). Nothing from the options is printed: they
 carry credentials.
+
+With --attached NAME, strace attached to a running program (-p) instead of
+starting it: the trace shows no exec for it (nor for its threads at attach
+time, the only processes with no parent in the trace), so a chain that
+begins there begins with NAME.
 """
 
 import re
@@ -40,6 +46,7 @@ def argv_of(listing):
 
 
 def main():
+    attached = sys.argv[3] if sys.argv[2:3] == ["--attached"] else None
     parent = {}
     execs = defaultdict(list)  # pid -> [(path, argv)] in order
     pending = {}  # pid -> (path, argv) of an execve not yet returned
@@ -81,6 +88,8 @@ def main():
             ancestor = pid
             while ancestor is not None:
                 lineage[:0] = execs.get(ancestor, [])
+                if attached and ancestor not in parent and ancestor not in execs:
+                    lineage[:0] = [(attached, [attached])]
                 ancestor = parent.get(ancestor)
             chain = " > ".join(describe(p, argv) for p, argv in lineage)
             print(f"{path}\t{chain}\t{writes[pid]}\t{exits.get(pid, '?')}")
