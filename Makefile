@@ -84,7 +84,8 @@ ifeq ($(ARCH),$(HOST_ARCH))
 BUILD_CARGO := $(CARGO)
 else
 BUILD_CARGO = NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tools/cross-toolchain $(ARCH) cargo
-REMAP_PATHS := --remap-path-prefix=/build/nydus-overlayfs=/build/nydus-overlayfs --remap-path-prefix=/cargo=/cargo
+# Nothing to remap: in the chroot the tree and CARGO_HOME are at those fixed paths.
+REMAP_PATHS :=
 DEB_ARGS := --target $(TRIPLE) --variant $(ARCH)
 endif
 CARGO_TARGET := --target $(TRIPLE)
