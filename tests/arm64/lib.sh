@@ -34,7 +34,7 @@ in_userns() {
 # aarch64 entry (magic, mask, interpreter from its binfmts file). F: the
 # interpreter is opened now, so it need not be inside the chroot.
 register_aarch64() {
-    local dir field
+    local dir
     dir=$(mktemp -d /tmp/nydus-overlayfs-binfmt.XXXXXX)
     mount -t binfmt_misc binfmt_misc "$dir"
     field() { sed -n "s/^$1 //p" "$QEMU_BINFMT"; }

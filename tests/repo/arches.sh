@@ -9,7 +9,9 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/report.sh
 source "$REPO/tests/report.sh"
 
-DEBS=("$REPO"/target/debian/nydus-overlayfs_*_amd64.deb "$REPO"/target/arm64/debian/nydus-overlayfs_*_arm64.deb)
+declare -A DEB=([amd64]="$(echo "$REPO"/target/debian/nydus-overlayfs_*_amd64.deb)"
+    [arm64]="$(echo "$REPO"/target/arm64/debian/nydus-overlayfs_*_arm64.deb)")
+DEBS=("${DEB[amd64]}" "${DEB[arm64]}")
 RPMS=("$REPO"/target/generate-rpm/nydus-overlayfs-*.x86_64.rpm "$REPO"/target/arm64/generate-rpm/nydus-overlayfs-*.aarch64.rpm)
 for file in "${DEBS[@]}" "${RPMS[@]}"; do
     [ -e "$file" ] || { echo "$0: $file is missing: run make package-all first" >&2; exit 1; }
@@ -40,7 +42,7 @@ sed 's/^/   /' "$WORK/make-repo.log"
 for arch in amd64 arm64; do
     echo "-- binary-$arch/Packages: $(listed "$arch")"
     check "binary-$arch/Packages lists exactly the $arch package" \
-        test "$(listed "$arch")" = "$arch pool/main/n/nydus-overlayfs/$(basename "$(ls "${DEBS[@]}" | grep "_$arch.deb")")"
+        test "$(listed "$arch")" = "$arch pool/main/n/nydus-overlayfs/$(basename "${DEB[$arch]}")"
     check "binary-$arch/Packages.gz is the same index" cmp <(zcat "$dists/main/binary-$arch/Packages.gz") \
         "$dists/main/binary-$arch/Packages"
     check "Release lists the hash of binary-$arch/Packages" \
