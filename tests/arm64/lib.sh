@@ -36,7 +36,10 @@ in_userns() {
 register_aarch64() {
     local dir
     dir=$(mktemp -d /tmp/nydus-overlayfs-binfmt.XXXXXX)
-    mount -t binfmt_misc binfmt_misc "$dir"
+    mount -t binfmt_misc binfmt_misc "$dir" 2>/dev/null || {
+        echo "$0: cannot mount a private binfmt_misc in a user namespace (Linux 6.7 or newer can; this is $(uname -r))" >&2
+        exit 1
+    }
     field() { sed -n "s/^$1 //p" "$QEMU_BINFMT"; }
     printf ':nydus-overlayfs-aarch64:M:%s:%s:%s:%s:FP' "$(field offset)" "$(field magic)" "$(field mask)" \
         "$(field interpreter)" >"$dir/register"
