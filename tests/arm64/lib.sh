@@ -30,12 +30,13 @@ in_userns() {
     return "$status"
 }
 
-# Inside in_userns: this namespace's own binfmt_misc, with qemu-user-static's
-# aarch64 entry (magic, mask, interpreter from its binfmts file). F: the
-# interpreter is opened now, so it need not be inside the chroot.
+# register_aarch64 DIR (inside in_userns): this namespace's own binfmt_misc,
+# mounted at DIR, with qemu-user-static's aarch64 entry (magic, mask,
+# interpreter from its binfmts file). F: the interpreter is opened now, so it
+# need not be inside the chroot.
 register_aarch64() {
-    local dir
-    dir=$(mktemp -d /tmp/nydus-overlayfs-binfmt.XXXXXX)
+    local dir=$1
+    mkdir -p "$dir"
     mount -t binfmt_misc binfmt_misc "$dir" 2>/dev/null || {
         echo "$0: cannot mount a private binfmt_misc in a user namespace (Linux 6.7 or newer can; this is $(uname -r))" >&2
         exit 1
@@ -63,6 +64,7 @@ ensure_arm64_base() {
         >"$dir.log" 2>&1 || { tail -n 20 "$dir.log"; exit 1; }
     cp /etc/resolv.conf "$dir/etc/resolv.conf"
     in_userns bash "$REPO/tests/arm64/lib.sh" second-stage "$dir" >>"$dir.log" 2>&1 || { tail -n 30 "$dir.log"; exit 1; }
+    rmdir "$dir.binfmt"
     mkdir -p "$CACHE"
     tar -C "$dir" -czf "$BASE_TAR.tmp" . && mv "$BASE_TAR.tmp" "$BASE_TAR"
     rm -rf "$dir" "$dir.log"
@@ -72,7 +74,7 @@ ensure_arm64_base() {
 # here; container=lxc tells it so (the first stage made them).
 second_stage() {
     local dir=$1
-    register_aarch64
+    register_aarch64 "$dir.binfmt"
     container=lxc chroot "$dir" /debootstrap/debootstrap --second-stage
     grep -h '^Acquire::Check-Valid-Until' /etc/apt/apt.conf.d/* >"$dir/etc/apt/apt.conf.d/99machine" || true
     chroot "$dir" apt-get update -q
@@ -84,7 +86,7 @@ second_stage() {
 # call first with the script's "$@".
 run_emulated() {
     if [ -n "${LIFECYCLE_WORK:-}" ]; then
-        register_aarch64
+        register_aarch64 "$LIFECYCLE_WORK/binfmt"
         ROOT=$LIFECYCLE_WORK/root
         mount -t proc proc "$ROOT/proc"
         return 0
