@@ -86,6 +86,8 @@ else
 BUILD_CARGO = NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tools/cross-toolchain $(ARCH) cargo
 # Nothing to remap: in the chroot the tree and CARGO_HOME are at those fixed paths.
 REMAP_PATHS :=
+# The toolchain chroot is made from a debootstrap of sid.
+CROSS_DEBS := debootstrap
 DEB_ARGS := --target $(TRIPLE) --variant $(ARCH)
 endif
 CARGO_TARGET := --target $(TRIPLE)
@@ -236,7 +238,7 @@ lint:
 	rpmlint -c packaging/rpmlint.toml $(OUT)/generate-rpm/*.rpm
 
 deps-package:
-	tools/ensure-debian-packages $(PACKAGE_DEBS)
+	tools/ensure-debian-packages $(PACKAGE_DEBS) $(CROSS_DEBS)
 	tools/ensure-cargo-tool cargo-deb $(CARGO_DEB_VERSION)
 	tools/ensure-cargo-tool cargo-generate-rpm $(CARGO_GENERATE_RPM_VERSION)
 
