@@ -1,6 +1,7 @@
 # nydus-overlayfs — build, test, package and install.
 #
 #   make package   .deb and .rpm in target/debian/ and target/generate-rpm/, lint-clean
+#   make package ARCH=arm64 | package-all   the same for arm64 in target/arm64/ (root), or for both
 #   make check     fast checks, no root: fmt, clippy (xtask too), and the tests that need neither root nor packages
 #   make repo      signed APT and RPM repositories of them in target/repo/ (REPO_KEY=…)
 #   make test      every test (as root: the tests mount overlayfs and run dpkg/rpm)
@@ -8,7 +9,7 @@
 #   make bench     per-mount cost, memory and size (root)
 #   make fuzz | stress   long runs of the fuzzer and of the load and fault tests
 #   make build | man | lint
-#   make test-repo | test-repro   only the repository or the reproducibility tests
+#   make test-repo | test-repro | test-arm64   only the repository, reproducibility or emulated arm64 tests
 
 CARGO ?= cargo
 
@@ -58,11 +59,41 @@ REMAP_PATHS := --remap-path-prefix=$(CURDIR)=/build/nydus-overlayfs --remap-path
 # The binaries are linked statically (glibc's crt-static): the helper starts
 # once per container, and dynamic loading made it 1.33x the floor instead of
 # 1.05x (make bench; README, Performance). The flag must reach only the
-# target's artifacts, not proc-macros, hence --target with the host triple.
-HOST_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
-CARGO_TARGET := --target $(HOST_TRIPLE)
-STATIC := CARGO_TARGET_$(shell echo $(HOST_TRIPLE) | tr a-z- A-Z_)_RUSTFLAGS="-C target-feature=+crt-static $(REMAP_PATHS)"
-RELEASE_DIR := target/$(HOST_TRIPLE)/release
+# target's artifacts, not proc-macros, hence --target even for the host.
+#
+# ARCH: the Debian architecture to build and package for; the host's by
+# default. Each one's Rust target and RPM architecture are in this table.
+# Another architecture's binaries are built by Debian sid's Rust toolchain
+# in a cached chroot (tools/cross-toolchain, root only; this machine's rustup
+# toolchain has no other target) where the tree is /build/nydus-overlayfs and
+# CARGO_HOME /cargo, and all its outputs go under target/ARCH/.
+ARCHES := amd64 arm64
+TRIPLE_amd64 := x86_64-unknown-linux-gnu
+TRIPLE_arm64 := aarch64-unknown-linux-gnu
+RPM_ARCH_amd64 := x86_64
+RPM_ARCH_arm64 := aarch64
+# What runs the architecture's programs here (cargo's runner; make test-arm64).
+QEMU_arm64 := qemu-aarch64-static
+HOST_ARCH := $(shell dpkg --print-architecture)
+ARCH ?= $(HOST_ARCH)
+TRIPLE := $(or $(TRIPLE_$(ARCH)),$(error ARCH=$(ARCH) is not one of: $(ARCHES); choose one of them))
+RPM_ARCH := $(RPM_ARCH_$(ARCH))
+out_of = target$(if $(filter-out $(HOST_ARCH),$(1)),/$(1))
+OUT := $(call out_of,$(ARCH))
+ifeq ($(ARCH),$(HOST_ARCH))
+BUILD_CARGO := $(CARGO)
+else
+BUILD_CARGO = NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tools/cross-toolchain $(ARCH) cargo
+# Nothing to remap: in the chroot the tree and CARGO_HOME are at those fixed paths.
+REMAP_PATHS :=
+# The toolchain chroot is made from a debootstrap of sid.
+CROSS_DEBS := debootstrap
+DEB_ARGS := --target $(TRIPLE) --variant $(ARCH)
+endif
+CARGO_TARGET := --target $(TRIPLE)
+TARGET_VAR := CARGO_TARGET_$(shell echo $(TRIPLE) | tr a-z- A-Z_)
+STATIC := $(TARGET_VAR)_RUSTFLAGS="-C target-feature=+crt-static $(REMAP_PATHS)"
+RELEASE_DIR := target/$(TRIPLE)/release
 
 # The setup command finds the drop-ins, its settings and its journal here.
 BUILD_ENV = $(STATIC) NYDUS_OVERLAYFS_SYSCONFDIR=$(SYSCONFDIR) NYDUS_OVERLAYFS_DATADIR=$(DATADIR) \
@@ -72,7 +103,7 @@ BUILD_ENV = $(STATIC) NYDUS_OVERLAYFS_SYSCONFDIR=$(SYSCONFDIR) NYDUS_OVERLAYFS_D
 # /usr/bin in systemd's PATH, so containerd's mount.fuse runs our helper and
 # not the Go one Debian's nydus-snapshotter ships as /usr/bin/nydus-overlayfs
 # (no file conflict either). RPM: Fedora 42 merged /usr/sbin into /usr/bin.
-PKGROOT := target/pkgroot
+PKGROOT := $(OUT)/pkgroot
 DEB_LAYOUT := PREFIX=/usr SBINDIR=/usr/sbin SYSTEMDUNITDIR=/lib/systemd/system LICENSEDIR= GZIP_MAN=yes \
 	LINTIAN_OVERRIDES=yes
 RPM_LAYOUT := PREFIX=/usr SBINDIR=/usr/bin MOUNTHELPERDIR= GZIP_MAN=yes
@@ -134,7 +165,7 @@ REPRO_DEBS := git diffoscope-minimal python3-debian python3-rpm binutils xz-util
 COMPLETION_DEBS := bash zsh fish
 
 .PHONY: all build man install package lint check test test-e2e bench fuzz stress deps-package deps-test deps-e2e deps-fuzz clean
-.PHONY: repo deps-repo deps-repro deps-audit deps-build deps-completions test-repro test-repo completions
+.PHONY: package-all test-arm64 emulated-tests deps-arm64 repo deps-repo deps-repro deps-audit deps-build deps-completions test-repro test-repo completions
 
 all: build
 
@@ -143,7 +174,7 @@ all: build
 # scanners (cargo audit bin, trivy, syft, grype, rust-audit-info) read what is
 # in the installed binary, not what a lock file said (tests/audit/dep-data.sh).
 build: deps-build
-	$(BUILD_ENV) $(CARGO) $(CARGO_BUILD) --release --locked $(CARGO_TARGET)
+	$(BUILD_ENV) $(BUILD_CARGO) $(CARGO_BUILD) --release --locked $(CARGO_TARGET)
 
 install: completions
 
@@ -188,20 +219,26 @@ install: build man
 		install -D -m 644 packaging/setup.toml $(DESTDIR)$(SYSCONFDIR)/nydus-overlayfs/setup.toml
 
 package: deps-package
-	rm -rf $(PKGROOT) target/debian target/generate-rpm
+	rm -rf $(PKGROOT) $(OUT)/debian $(OUT)/generate-rpm
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(PKGROOT)/deb $(DEB_LAYOUT)
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(PKGROOT)/rpm $(RPM_LAYOUT)
-	$(CARGO) deb --no-build --locked
-	$(CARGO) xtask rpm-metadata $(PKGROOT)/rpm target/rpm-metadata.toml
-	$(CARGO) generate-rpm --metadata-overwrite target/rpm-metadata.toml
+	$(CARGO) deb --no-build --locked $(DEB_ARGS) --output $(OUT)/debian
+	$(CARGO) xtask rpm-metadata $(PKGROOT)/rpm $(OUT)/rpm-metadata.toml
+	mkdir -p $(OUT)/generate-rpm
+	$(CARGO) generate-rpm --metadata-overwrite $(OUT)/rpm-metadata.toml --arch $(RPM_ARCH) --output $(OUT)/generate-rpm
 	$(MAKE) --no-print-directory lint
 
+# Every architecture's packages (make package ARCH=… for each).
+package-all: $(addprefix package-,$(ARCHES))
+package-%:
+	$(MAKE) --no-print-directory package ARCH=$*
+
 lint:
-	lintian --fail-on error,warning target/debian/*.deb
-	rpmlint -c packaging/rpmlint.toml target/generate-rpm/*.rpm
+	lintian --fail-on error,warning $(OUT)/debian/*.deb
+	rpmlint -c packaging/rpmlint.toml $(OUT)/generate-rpm/*.rpm
 
 deps-package:
-	tools/ensure-debian-packages $(PACKAGE_DEBS)
+	tools/ensure-debian-packages $(PACKAGE_DEBS) $(CROSS_DEBS)
 	tools/ensure-cargo-tool cargo-deb $(CARGO_DEB_VERSION)
 	tools/ensure-cargo-tool cargo-generate-rpm $(CARGO_GENERATE_RPM_VERSION)
 
@@ -237,20 +274,43 @@ test: deps-test deps-e2e package
 	tests/completions/shells.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/lifecycle/deb.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/lifecycle/rpm.sh
+	$(MAKE) --no-print-directory test-arm64
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/fleet/ansible.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/fleet/image.sh
 	tests/audit/dep-data.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/repo/apt.sh
 	tests/repo/rpm.sh
+	tests/repo/arches.sh
 	tests/repro/packages.sh
 	$(RUN_E2E)
 
+# The emulated tier (README, Architectures): the arm64 packages built, their
+# unit tests run by qemu-user as cargo's runner, the arm64 helper mounting
+# through its mount(2) path under qemu (which has no fsopen), and the .deb in
+# an arm64 Debian chroot whose programs run under qemu (binfmt_misc in a
+# private user namespace). The kernel is this machine's throughout.
+test-arm64: deps-arm64
+	$(MAKE) --no-print-directory package emulated-tests ARCH=arm64
+
+emulated-tests:
+	$(STATIC) $(TARGET_VAR)_RUNNER=$(QEMU_$(ARCH)) $(BUILD_CARGO) test --locked $(CARGO_TARGET) --lib --bin nydus-overlayfs-setup
+	tests/arm64/legacy-mount.sh
+	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/arm64/deb.sh
+
+# qemu-user-static: qemu-aarch64-static and its binfmts entry; debootstrap
+# for the arm64 chroot; file to tell the binaries' architecture.
+ARM64_TEST_DEBS := qemu-user-static debootstrap file util-linux
+deps-arm64:
+	tools/ensure-debian-packages $(ARM64_TEST_DEBS)
+
 # What the repository and reproducibility tests need (each also runs alone:
 # make test-repo, make test-repro).
-test: deps-repo deps-repro deps-audit deps-completions
+test: deps-repo deps-repro deps-audit deps-completions deps-arm64
 
-repo: package deps-repo
-	REPO_KEY="$(REPO_KEY)" REPO_SUITE="$(REPO_SUITE)" tools/make-repo $(REPO_DIR) target/debian/*.deb target/generate-rpm/*.rpm
+# Both architectures' packages (make package-all; arm64 needs root).
+repo: package-all deps-repo
+	REPO_KEY="$(REPO_KEY)" REPO_SUITE="$(REPO_SUITE)" tools/make-repo $(REPO_DIR) \
+		$(foreach a,$(ARCHES),$(call out_of,$(a))/debian/*.deb $(call out_of,$(a))/generate-rpm/*.rpm)
 
 deps-repo:
 	tools/ensure-debian-packages $(REPO_DEBS)
@@ -271,10 +331,11 @@ test-repro: deps-package deps-repro
 
 # The signed repositories under apt in a chroot and under rpmkeys/createrepo_c,
 # and the crate lists in the packaged binaries.
-test-repo: deps-test deps-repo deps-audit package
+test-repo: deps-test deps-repo deps-audit package-all
 	tests/audit/dep-data.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/repo/apt.sh
 	tests/repo/rpm.sh
+	tests/repo/arches.sh
 
 # Only the end-to-end test: pods from a Nydus image through CRI, containerd,
 # nydus-snapshotter, nydusd and the installed .deb, one node per suite in

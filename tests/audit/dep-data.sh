@@ -6,7 +6,8 @@
 # section); its list is checked against Cargo.lock. The section is in no
 # loaded segment, so exec never maps it: it costs a few hundred bytes on disk
 # and nothing at mount time.
-# Run by `make test` after `make package`; needs rust-audit-info (make deps-audit).
+# Both architectures' packages (amd64 in target/, arm64 in target/arm64/).
+# Run by `make test` after `make package-all`; needs rust-audit-info (make deps-audit).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/report.sh
@@ -14,13 +15,17 @@ source "$REPO/tests/report.sh"
 
 WORK=$(mktemp -d /tmp/nydus-overlayfs-audit.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-DEB=$(ls "$REPO"/target/debian/nydus-overlayfs_*.deb)
-RPM=$(ls "$REPO"/target/generate-rpm/nydus-overlayfs-*.rpm)
-mkdir -p "$WORK/deb" "$WORK/rpm"
-dpkg-deb -x "$DEB" "$WORK/deb"
-# bookworm's rpm2cpio exits 1 after writing this (zstd) payload whole; cpio's
-# status and the files' presence below are what count.
-(cd "$WORK/rpm" && { rpm2cpio "$RPM" || true; } | cpio -idm --quiet)
+for arch in amd64 arm64; do
+    out=$REPO/target
+    [ "$arch" = amd64 ] || out=$REPO/target/$arch
+    DEB=$(ls "$out"/debian/nydus-overlayfs_*_"$arch".deb 2>/dev/null) && RPM=$(ls "$out"/generate-rpm/nydus-overlayfs-*.rpm) ||
+        { echo "$0: no $arch packages in $out: run make package-all first" >&2; exit 1; }
+    mkdir -p "$WORK/$arch/deb" "$WORK/$arch/rpm"
+    dpkg-deb -x "$DEB" "$WORK/$arch/deb"
+    # bookworm's rpm2cpio exits 1 after writing this (zstd) payload whole; cpio's
+    # status and the files' presence below are what count.
+    (cd "$WORK/$arch/rpm" && { rpm2cpio "$RPM" || true; } | cpio -idm --quiet)
+done
 
 # The section's size in bytes, or nothing.
 section_size() {
@@ -56,10 +61,11 @@ sys.exit(1 if problems else 0)
 EOF
 }
 
-for format in deb rpm; do
+for package in {amd64,arm64}/{deb,rpm}; do
+    format=${package#*/}
     for binary in nydus-overlayfs nydus-overlayfs-setup; do
-        case $format in deb) path=$WORK/deb/usr/sbin/$binary ;; rpm) path=$WORK/rpm/usr/bin/$binary ;; esac
-        step "$binary in the .$format"
+        case $format in deb) path=$WORK/$package/usr/sbin/$binary ;; rpm) path=$WORK/$package/usr/bin/$binary ;; esac
+        step "$binary in the ${package%/*} .$format"
         check "is there" test -x "$path"
         size=$(section_size "$path")
         check "has a .dep-v0 section (${size:-no} bytes of $(stat -c %s "$path"))" test -n "$size"
