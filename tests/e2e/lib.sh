@@ -157,6 +157,21 @@ nydusd_serves() {
     return 1
 }
 
+# As kubelet starts a pod, through CRI only: PullImage of the pause and the
+# probe image with the credentials in AuthConfig, then RunPodSandbox,
+# CreateContainer and StartContainer, to the pod's end. Sets POD, EXIT_CODE,
+# LOG_PATH and CONTAINER; what the probe printed is in $WORK/probe.out.
+run_probe_pod() {
+    check "PullImage pulls the pause image" quietly "$WORK/pull.log" pull_image "$PAUSE_IMAGE"
+    check "PullImage pulls the probe image" quietly "$WORK/pull-probe.log" pull_image "$IMAGE"
+    check "RunPodSandbox, CreateContainer and StartContainer run the pod to its end" quietly "$WORK/run.log" \
+        cri run probe 1 "$POD_CGROUP" "$IMAGE" "${PROBE_COMMAND[@]}"
+    cat "$WORK/run.log"
+    read -r POD EXIT_CODE LOG_PATH CONTAINER <"$WORK/run.log"
+    check "the container exited 0" test "$EXIT_CODE" = 0
+    container_output "$LOG_PATH" >"$WORK/probe.out"
+}
+
 # What a pod's container printed, from the log file CRI wrote (as kubelet
 # reads it): "TIME STREAM TAG LINE" per line.
 container_output() {

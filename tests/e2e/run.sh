@@ -195,14 +195,7 @@ STARTED[containerd]=$(cat /proc/"${STARTED[strace]}"/task/*/children | awk '{pri
 check "its CRI plugin answers" wait_for "CRI" cri_answers
 
 step "5. Through CRI only: pull with the credentials in AuthConfig, run a pod, read its log"
-check "PullImage pulls the pause image" quietly "$WORK/pull.log" pull_image "$PAUSE_IMAGE"
-check "PullImage pulls the probe image" quietly "$WORK/pull-probe.log" pull_image "$IMAGE"
-check "RunPodSandbox, CreateContainer and StartContainer run the pod to its end" quietly "$WORK/run.log" \
-    cri run probe 1 "$POD_CGROUP" "$IMAGE" "${PROBE_COMMAND[@]}"
-cat "$WORK/run.log"
-read -r POD EXIT_CODE LOG_PATH CONTAINER <"$WORK/run.log"
-check "the container exited 0" test "$EXIT_CODE" = 0
-container_output "$LOG_PATH" >"$WORK/probe.out"
+run_probe_pod
 
 step "6. Inside the pod: / is our overlay on nydusd, with dev, suid and exec"
 check_probe_pod "$WORK/probe.out"

@@ -335,14 +335,7 @@ node strace -f -qq -s 64 -o /srv/trace -e trace=execve,clone,clone3,fork,vfork,w
 STRACE_PID=$!
 check "strace is attached to containerd" wait_for "strace to attach" \
     node sh -c '! grep -qx "TracerPid:[[:space:]]*0" "/proc/$1/status"' - "$CONTAINERD_PID"
-check "PullImage pulls the pause image" quietly "$WORK/pull.log" pull_image "$PAUSE_IMAGE"
-check "PullImage pulls the probe image" quietly "$WORK/pull-probe.log" pull_image "$IMAGE"
-check "RunPodSandbox, CreateContainer and StartContainer run the pod to its end" quietly "$WORK/run.log" \
-    cri run probe 1 "$POD_CGROUP" "$IMAGE" "${PROBE_COMMAND[@]}"
-cat "$WORK/run.log"
-read -r POD EXIT_CODE LOG_PATH CONTAINER <"$WORK/run.log"
-check "the container exited 0" test "$EXIT_CODE" = 0
-container_output "$LOG_PATH" >"$WORK/probe.out"
+run_probe_pod
 
 step "7. Inside the pod: / is our overlay on nydusd, with dev, suid and exec"
 check_probe_pod "$WORK/probe.out"
