@@ -157,6 +157,21 @@ nydusd_serves() {
     return 1
 }
 
+# The admin's configs, written as an air-gapped admin would before switching
+# the node: containerd's own `config default` plus what the sandbox needs, and
+# nydus-snapshotter's; each kept as it was, for the byte-for-byte checks after
+# disable. RUN runs a command in the node (in_chroot, or node when it booted).
+write_admin_configs() {
+    local run=$1
+    check "containerd config default writes config.toml" "$run" sh -c 'containerd config default >/etc/containerd/config.toml'
+    cp "$ROOT/etc/containerd/config.toml" "$WORK/config.default.toml"
+    check "the sandbox's additions: the loopback pause image, restrict_oom_score_adj" sandbox_additions
+    show_sandbox_additions
+    write_snapshotter_config
+    cp "$ROOT/etc/containerd/config.toml" "$WORK/config.before.toml"
+    cp "$ROOT/etc/nydus/config.toml" "$WORK/nydus-config.before.toml"
+}
+
 # As kubelet starts a pod, through CRI only: PullImage of the pause and the
 # probe image with the credentials in AuthConfig, then RunPodSandbox,
 # CreateContainer and StartContainer, to the pod's end. Sets POD, EXIT_CODE,

@@ -157,14 +157,7 @@ STARTED[registry]=$REGISTRY_PID
 quietly "$WORK/push.log" push_images
 
 step "3. The admin's configs: containerd's own default, the sandbox's pause image, then enable"
-check "containerd config default writes config.toml" \
-    in_chroot sh -c 'containerd config default >/etc/containerd/config.toml'
-cp "$ROOT/etc/containerd/config.toml" "$WORK/config.default.toml"
-check "the sandbox's additions: the loopback pause image, restrict_oom_score_adj" sandbox_additions
-show_sandbox_additions
-write_snapshotter_config
-cp "$ROOT/etc/containerd/config.toml" "$WORK/config.before.toml"
-cp "$ROOT/etc/nydus/config.toml" "$WORK/nydus-config.before.toml"
+write_admin_configs in_chroot
 if [ "${E2E_NOT_SWITCHED:-}" = 1 ]; then
     echo "E2E_NOT_SWITCHED=1: enable is not run; the node is containerd's default"
     : >"$WORK/enable.log"

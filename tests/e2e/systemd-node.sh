@@ -289,13 +289,7 @@ echo "containerd $(node containerd --version | awk '{print $3}'), runc $(node ru
 check "containerd runs as its package's service" test "$(node systemctl is-active containerd)" = active
 
 step "4. The admin's configs, the snapshotter's service, then our .deb with the opt-in file"
-check "containerd config default writes config.toml" node sh -c 'containerd config default >/etc/containerd/config.toml'
-cp "$ROOT/etc/containerd/config.toml" "$WORK/config.default.toml"
-check "the sandbox's additions: the loopback pause image, restrict_oom_score_adj" sandbox_additions
-show_sandbox_additions
-write_snapshotter_config
-cp "$ROOT/etc/containerd/config.toml" "$WORK/config.before.toml"
-cp "$ROOT/etc/nydus/config.toml" "$WORK/nydus-config.before.toml"
+write_admin_configs node
 check "systemctl enable --now nydus-snapshotter" quietly "$WORK/snapshotter-unit.log" \
     node systemctl enable --now nydus-snapshotter
 check "systemctl restart containerd (the admin's config)" node systemctl restart containerd
