@@ -115,7 +115,7 @@ DEB_LAYOUT += ZSHCOMPLETIONDIR=/usr/share/zsh/vendor-completions
 # (util-linux), man(1) (man-db), and debootstrap, piuparts and rpm for the
 # package lifecycle, strace for fault injection; packaging needs lintian and rpmlint.
 PACKAGE_DEBS := lintian rpm rpmlint
-TEST_DEBS := fuse3 util-linux man-db debootstrap piuparts rpm python3-venv strace
+TEST_DEBS := fuse3 util-linux man-db debootstrap piuparts rpm python3-venv strace file
 # The fleet tests' Ansible, from PyPI, in a virtual environment in TEST_CACHE.
 ANSIBLE_REQUIREMENTS := ansible==12.3.0 ansible-lint==26.10.1
 CARGO_DEB_VERSION := 3.8.0
@@ -286,8 +286,8 @@ test: deps-test deps-e2e package
 
 # The emulated tier (README, Architectures): the arm64 packages built, their
 # unit tests run by qemu-user as cargo's runner, the arm64 helper mounting
-# through its mount(2) path under qemu (which has no fsopen), and the .deb in
-# an arm64 Debian chroot whose programs run under qemu (binfmt_misc in a
+# through its mount(2) path under qemu (which has no fsopen), and the .deb (apt) and
+# the .rpm (rpm --root) in an arm64 Debian chroot whose programs run under qemu (binfmt_misc in a
 # private user namespace). The kernel is this machine's throughout.
 test-arm64: deps-arm64
 	$(MAKE) --no-print-directory package emulated-tests ARCH=arm64
@@ -296,6 +296,7 @@ emulated-tests:
 	$(STATIC) $(TARGET_VAR)_RUNNER=$(QEMU_$(ARCH)) $(BUILD_CARGO) test --locked $(CARGO_TARGET) --lib --bin nydus-overlayfs-setup
 	tests/arm64/legacy-mount.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/arm64/deb.sh
+	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) NYDUS_OVERLAYFS_TEST_ARCH=$(ARCH) tests/lifecycle/rpm.sh
 
 # qemu-user-static: qemu-aarch64-static and its binfmts entry; debootstrap
 # for the arm64 chroot; file to tell the binaries' architecture.

@@ -4,18 +4,37 @@
 # mount through the registration the post-install makes, upgrade with an
 # edited %config(noreplace) file, erase. Run by `make test` as root after
 # `make package`.
-source "$(dirname "$0")/lib.sh"
-run_isolated "$@"
+# NYDUS_OVERLAYFS_TEST_ARCH=arm64 (make test-arm64, after make package
+# ARCH=arm64): the aarch64 RPM the same way, in the arm64 chroot of
+# tests/arm64/lib.sh, where its scriptlets, the helper and mount(8) run under
+# qemu-user (the host's rpm installs it, hence --ignorearch).
+ARCH=${NYDUS_OVERLAYFS_TEST_ARCH:-$(dpkg --print-architecture)}
+case $ARCH in
+amd64)
+    source "$(dirname "$0")/lib.sh"
+    run_isolated "$@"
+    new_chroot
+    OUT=target RPM_ARCH=x86_64 ELF_ARCH=x86-64 RPM_ARGS=()
+    ;;
+arm64)
+    source "$(dirname "$0")/../arm64/lib.sh"
+    run_emulated "$@"
+    OUT=target/arm64 RPM_ARCH=aarch64 ELF_ARCH="ARM aarch64" RPM_ARGS=(--ignorearch)
+    ;;
+*) echo "$0: no RPM test for architecture '$ARCH'; NYDUS_OVERLAYFS_TEST_ARCH must be amd64 or arm64" >&2; exit 2 ;;
+esac
 
-RPM=$(ls "$REPO"/target/generate-rpm/nydus-overlayfs-*.rpm)
+RPM=$(ls "$REPO/$OUT"/generate-rpm/nydus-overlayfs-*."$RPM_ARCH".rpm)
 # Debian's chroot has no RPM-world packages to satisfy dependencies with.
 rpm_install() {
-    rpm --root "$ROOT" --nodeps "$@"
+    rpm --root "$ROOT" --nodeps "${RPM_ARGS[@]}" "$@"
+}
+rpm_erase() {
+    rpm --root "$ROOT" --nodeps -e "$@"
 }
 rpm_query() {
     rpm --root "$ROOT" "$@"
 }
-new_chroot
 
 step "A node with mount.fuse (fuse), containerd and nydus-snapshotter's config, opted in"
 in_chroot apt-get install -q -y fuse3 containerd >/dev/null
@@ -33,6 +52,7 @@ check "an empty rpm database" test -z "$(rpm_query -qa)"
 step "Install: the post-install registers the type and, opted in, switches the node"
 check "rpm -i succeeds" rpm_install -i "$RPM"
 check "the helper is /usr/bin/nydus-overlayfs, mode 755" test "$(stat -c %a "$ROOT/usr/bin/nydus-overlayfs")" = 755
+check "built for $RPM_ARCH ($ELF_ARCH)" grep -qF "$ELF_ARCH" <<<"$(file -b "$ROOT/usr/bin/nydus-overlayfs")"
 check "/sbin/mount.fuse.nydus-overlayfs was made and leads to it" \
     test "$(readlink "$ROOT/sbin/mount.fuse.nydus-overlayfs")" = /usr/bin/nydus-overlayfs
 check "setup.toml is %config(noreplace)" test "$(rpm_query -q --configfiles nydus-overlayfs)" = /etc/nydus-overlayfs/setup.toml
@@ -51,8 +71,8 @@ step "Upgrade keeps the edited %config(noreplace) file, the registration and the
 echo '# edited by the admin' >>"$ROOT/etc/nydus-overlayfs/setup.toml"
 cp "$ROOT/etc/nydus-overlayfs/setup.toml" "$LIFECYCLE_WORK/setup.edited"
 mkdir -p "$LIFECYCLE_WORK/upgrade"
-(cd "$REPO" && cargo generate-rpm --metadata-overwrite target/rpm-metadata.toml --set-metadata 'release = "2"' \
-    -o "$LIFECYCLE_WORK/upgrade/") >/dev/null
+(cd "$REPO" && cargo generate-rpm --metadata-overwrite "$OUT/rpm-metadata.toml" --arch "$RPM_ARCH" \
+    --set-metadata 'release = "2"' -o "$LIFECYCLE_WORK/upgrade/") >/dev/null
 check "rpm -U to release 2 succeeds" rpm_install -U "$LIFECYCLE_WORK"/upgrade/nydus-overlayfs-*.rpm
 check "release 2 is installed" test "$(rpm_query -q --qf '%{RELEASE}' nydus-overlayfs)" = 2
 check "the admin's edit survived" cmp "$ROOT/etc/nydus-overlayfs/setup.toml" "$LIFECYCLE_WORK/setup.edited"
@@ -62,7 +82,7 @@ check "the node is still switched" grep -q 'snapshotter = "nydus"' "$ROOT/etc/co
 
 step "Erase: the node switched back, the registration and every file of ours gone"
 rm "$ROOT/etc/nydus-overlayfs/enable-on-install"
-check "rpm -e succeeds" rpm_install -e nydus-overlayfs
+check "rpm -e succeeds" rpm_erase nydus-overlayfs
 check "containerd's config.toml is as before" cmp "$ROOT/etc/containerd/config.toml" "$LIFECYCLE_WORK/containerd-config.orig"
 check "nydus-snapshotter's config.toml is as before" cmp "$ROOT/etc/nydus/config.toml" "$LIFECYCLE_WORK/nydus-config.orig"
 check "the registration link is gone" test ! -e "$ROOT/sbin/mount.fuse.nydus-overlayfs" -a ! -L "$ROOT/sbin/mount.fuse.nydus-overlayfs"
