@@ -286,9 +286,10 @@ test: deps-test deps-e2e package
 
 # The emulated tier (README, Architectures): the arm64 packages built, their
 # unit tests run by qemu-user as cargo's runner, the arm64 helper mounting
-# through its mount(2) path under qemu (which has no fsopen), and the .deb (apt) and
-# the .rpm (rpm --root) in an arm64 Debian chroot whose programs run under qemu (binfmt_misc in a
-# private user namespace). The kernel is this machine's throughout.
+# through its mount(2) path under qemu (which has no fsopen), and the .deb
+# (apt) and the .rpm (rpm --root) in an arm64 Debian chroot whose programs
+# run under qemu (binfmt_misc in a private user namespace). The kernel is
+# this machine's throughout.
 test-arm64: deps-arm64
 	$(MAKE) --no-print-directory package emulated-tests ARCH=arm64
 
