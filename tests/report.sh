@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # Step and check reporting for the shell tests: each check prints "ok" or
-# "not ok"; the first failure ends the run; the last line counts them.
+# "not ok"; the first failure ends the run; the last line counts them. A
+# test this machine cannot run ends as skipped, with the reason, never as
+# passed.
 PASSED=0
 FAILED=0
 
@@ -26,4 +28,12 @@ finish() {
     echo
     echo "$(basename "$0"): $PASSED passed, $FAILED failed"
     exit $((FAILED > 0))
+}
+
+# skip REASON: this machine lacks what the test needs; say so and end the
+# run, counted as skipped.
+skip() {
+    echo "$(basename "$0"): skipped: $1"
+    echo "$(basename "$0"): $PASSED passed, $FAILED failed, 1 skipped"
+    exit 0
 }
