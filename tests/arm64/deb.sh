@@ -11,9 +11,6 @@ run_emulated "$@"
 
 DEB=$(ls "$REPO"/target/arm64/debian/nydus-overlayfs_*_arm64.deb)
 cp "$DEB" "$ROOT/tmp/nydus-overlayfs.deb"
-arm64_elf() {
-    file -bL "$1" | grep -q 'ARM aarch64'
-}
 
 step "An arm64 node with Debian's containerd and an upstream-style nydus-snapshotter config"
 check "the chroot's programs are arm64 (dpkg --print-architecture, run under qemu)" \
@@ -29,8 +26,8 @@ listing >"$LIFECYCLE_WORK/before-install"
 step "apt-get install ./nydus-overlayfs_*_arm64.deb"
 check "apt-get install succeeds" quietly "$LIFECYCLE_WORK/install.log" in_chroot apt-get install -q -y /tmp/nydus-overlayfs.deb
 check "fuse3 came with it" test "$(in_chroot dpkg-query -W -f='${Status}' fuse3)" = "install ok installed"
-check "the installed helper is arm64" arm64_elf "$ROOT/usr/sbin/nydus-overlayfs"
-check "so is the chroot's mount.fuse" arm64_elf "$ROOT/sbin/mount.fuse"
+check "the installed helper is arm64" elf_for "ARM aarch64" "$ROOT/usr/sbin/nydus-overlayfs"
+check "so is the chroot's mount.fuse" elf_for "ARM aarch64" "$ROOT/sbin/mount.fuse"
 check "mount.fuse.nydus-overlayfs resolves to the helper" \
     test "$(chroot "$ROOT" readlink -f /sbin/mount.fuse.nydus-overlayfs)" = /usr/sbin/nydus-overlayfs
 check "the node was not switched (no opt-in)" cmp -s "$ROOT/etc/containerd/config.toml" "$LIFECYCLE_WORK/containerd-config.orig"

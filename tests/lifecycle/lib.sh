@@ -101,6 +101,12 @@ quietly() {
     }
 }
 
+# elf_for MACHINE PATH: whether PATH (links followed) is a program for
+# MACHINE as file(1) names it ("x86-64", "ARM aarch64").
+elf_for() {
+    file -bL "$2" | grep -qF "$1"
+}
+
 # Whether the overlay at a chroot path is mounted without nodev and nosuid.
 keeps_dev_and_suid() {
     local flags

@@ -52,7 +52,7 @@ check "an empty rpm database" test -z "$(rpm_query -qa)"
 step "Install: the post-install registers the type and, opted in, switches the node"
 check "rpm -i succeeds" rpm_install -i "$RPM"
 check "the helper is /usr/bin/nydus-overlayfs, mode 755" test "$(stat -c %a "$ROOT/usr/bin/nydus-overlayfs")" = 755
-check "built for $RPM_ARCH ($ELF_ARCH)" grep -qF "$ELF_ARCH" <<<"$(file -b "$ROOT/usr/bin/nydus-overlayfs")"
+check "built for $RPM_ARCH ($ELF_ARCH)" elf_for "$ELF_ARCH" "$ROOT/usr/bin/nydus-overlayfs"
 check "/sbin/mount.fuse.nydus-overlayfs was made and leads to it" \
     test "$(readlink "$ROOT/sbin/mount.fuse.nydus-overlayfs")" = /usr/bin/nydus-overlayfs
 check "setup.toml is %config(noreplace)" test "$(rpm_query -q --configfiles nydus-overlayfs)" = /etc/nydus-overlayfs/setup.toml
