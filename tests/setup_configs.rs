@@ -359,8 +359,8 @@ fn refused_enables_change_nothing() {
         (
             Some("[plugins.cri]\n"),
             Some(&nydus),
-            &["--containerd-version", "1.6"],
-            "/etc/containerd/config.toml: config version 1 (no 'version' key), which names plugins differently: make it version 2 first",
+            &["--containerd-version", "2.1"],
+            "/etc/containerd/config.toml: config version 1 (no 'version' line) with the CRI plugin on: containerd 2.1 keeps its CRI settings only from a migrated file",
         ),
         (
             Some("version = 2\n"),
@@ -441,7 +441,7 @@ fn containerd_without_a_config_file_gets_one_that_disable_removes() {
 #[test]
 fn settings_file_moves_the_config_paths() {
     let node = Node::new(None, None);
-    let k3s = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml";
+    let k3s = "/opt/containerd/config.toml";
     for (path, text) in [
         (k3s, "version = 2\n"),
         ("/opt/nydus/config.toml", "[snapshot]\n"),

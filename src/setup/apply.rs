@@ -73,13 +73,13 @@ fn apply(node: &NodeFs, facts: &Facts, plan: &Plan) -> Result<(), Error> {
 /// Removes the temporary files a killed enable or disable left beside the
 /// files it changes and in the journal, so that no half-written file stays.
 fn clean_up_interrupted_runs(node: &NodeFs, facts: &Facts, journal: &Journal) -> Result<(), Error> {
-    let files = [
-        &facts.settings.containerd_config,
-        &facts.settings.nydus_config,
-    ]
-    .into_iter()
-    .chain(facts.journal.values().map(|entry| &entry.path));
-    for path in files {
+    let files = facts
+        .site
+        .files_enable_may_write()
+        .into_iter()
+        .chain([facts.settings.nydus_config.clone()])
+        .chain(facts.journal.values().map(|entry| entry.path.clone()));
+    for path in &files.collect::<Vec<_>>() {
         match node.resolve(path, Missing::Fail) {
             Ok(resolved) => resolved
                 .remove_stale_temporaries()
@@ -124,7 +124,7 @@ fn apply_change(node: &NodeFs, journal: &Journal, change: &Change) -> Result<(),
                     .map_err(failed)?;
             }
         }
-        Action::Forget => {}
+        Action::Forget | Action::Keep => {}
     }
     if !matches!(change.action, Action::Switch { .. }) {
         journal.remove(change.entry_name).map_err(journal_failed)?;
@@ -157,22 +157,52 @@ fn undo(node: &NodeFs, journal: &Journal, change: &Change) {
     };
 }
 
-/// Restarts nydus-snapshotter, then containerd, where they run under
+/// Reloads systemd if the plan changed a unit drop-in, then restarts
+/// nydus-snapshotter and the units that run containerd on this node (its
+/// flavor's: containerd.service, k3s.service…), where they run under
 /// systemd on this machine; returns what it did, or why not.
-pub fn restart_services(node: &NodeFs) -> Result<String, Error> {
+pub fn restart_services(node: &NodeFs, plan: &Plan) -> Result<String, Error> {
     if !probe::systemd_runs(node) {
         return Ok("no restart: systemd does not run this node".to_string());
     }
-    for unit in ["nydus-snapshotter.service", "containerd.service"] {
+    let systemctl = |args: &[&str]| -> Result<(), Error> {
         let status = Command::new("systemctl")
-            .args(["try-restart", unit])
+            .args(args)
             .status()
             .map_err(|e| Error::new(format!("cannot run systemctl: {e}")))?;
-        if !status.success() {
-            return Err(Error::new(format!(
-                "systemctl try-restart {unit} failed; see journalctl -u {unit}"
-            )));
+        if status.success() {
+            return Ok(());
         }
+        Err(Error::new(match args.last() {
+            Some(unit) if unit.ends_with(".service") => {
+                format!(
+                    "systemctl {} failed; see journalctl -u {unit}",
+                    args.join(" ")
+                )
+            }
+            _ => format!("systemctl {} failed", args.join(" ")),
+        }))
+    };
+    if plan.reload_systemd {
+        systemctl(&["daemon-reload"])?;
     }
-    Ok("restarted nydus-snapshotter and containerd (where running)".to_string())
+    let units: Vec<&str> = std::iter::once("nydus-snapshotter.service")
+        .chain(plan.units.iter().map(String::as_str))
+        .collect();
+    for unit in &units {
+        systemctl(&["try-restart", unit])?;
+    }
+    Ok(format!(
+        "{}restarted {} (where running)",
+        if plan.reload_systemd {
+            "reloaded systemd; "
+        } else {
+            ""
+        },
+        units
+            .iter()
+            .map(|u| u.trim_end_matches(".service"))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    ))
 }

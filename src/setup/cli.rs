@@ -14,27 +14,51 @@ use super::{package, report};
 
 const DESCRIPTION: &str = "\
 Switches this node's containerd and nydus-snapshotter to mount Nydus snapshots with \
-nydus-overlayfs, and back. On containerd 1.6/1.7, enable imports the package's \
-nydus snapshotter drop-in into config.toml and sets the CRI keys there; on 2.x \
-with a version 2 config it imports the package's two drop-ins; with a version 3 or 4 \
-config (containerd 2.x; 2.3 writes 4) it sets the CRI images keys in config.toml, or, \
-when config.toml imports a directory of drop-ins (DIR/*.toml, as containerd 2.2+ \
-writes it), writes its own drop-in DIR/nydus-overlayfs.toml and leaves config.toml \
-alone. In nydus-snapshotter's config.toml it sets [snapshot] enable_nydus_overlayfs \
-= true (and nydus_overlayfs_path on nydus-snapshotter 0.15+). Edits keep every byte \
-they do not change (comments, order, line endings, mode, owner), follow links to the \
-file they lead to (the link stays a link), are written atomically, and are journaled \
-in /var/lib/nydus-overlayfs so that disable restores each file byte for byte (or, if \
-it was edited since, removes only our settings). One run at a time changes a node: \
-another waits for it. Nothing is restarted unless --restart is given.
+nydus-overlayfs, and back.
+
+It first finds the containerd that runs and the config it reads, as the node does: \
+the kind of node (its flavor), containerd.service with its drop-ins (ExecStart= \
+--config, Environment=), and on the live root the running containerd's command line. \
+It then switches containerd where that flavor keeps its config across its own \
+rewriting of it: plain containerd and Docker's containerd.io in the config file \
+itself (or a drop-in directory it imports); k3s, RKE2 and k0s in a drop-in in the \
+directory their generated config imports (never the generated file, and a node whose \
+generated config imports none is refused); MicroK8s in args/containerd-template.toml; \
+EKS nodes (nodeadm) in a NodeConfig drop-in in /etc/eks/nodeadm.d (and in \
+config.toml now, when nodeadm has written it); Flatcar (config under the read-only \
+/usr) in a switched copy in /etc/containerd/config.toml with a containerd.service \
+drop-in that points containerd at it. Talos is refused: only its machine config can \
+change containerd there. Nothing is written when a node is refused.
+
+In containerd's config: on containerd 1.6/1.7, enable imports the package's nydus \
+snapshotter drop-in and sets the CRI keys in the file itself; on 2.x with a version 2 \
+config it imports the package's two drop-ins; with a version 3 or 4 config (2.3 writes \
+4) it sets the CRI images keys, in a drop-in DIR/nydus-overlayfs.toml when the file \
+imports DIR/*.toml; a version 1 file (no version line, as Docker's) gets the \
+[proxy_plugins.nydus] table in itself, its version kept. In nydus-snapshotter's \
+config.toml it sets [snapshot] enable_nydus_overlayfs = true (and \
+nydus_overlayfs_path on nydus-snapshotter 0.15+). Edits keep every byte they do not \
+change (comments, order, line endings, mode, owner), follow links to the file they \
+lead to (the link stays a link), are written atomically, and are journaled in \
+/var/lib/nydus-overlayfs so that disable restores each file byte for byte, removes \
+each file it created (or, if a file was edited since, removes only our settings, and \
+leaves a drop-in it wrote whole). One run at a time changes a node: another waits \
+for it. Nothing is restarted unless --restart is given; it restarts \
+nydus-snapshotter and the units that run containerd on that flavor of node \
+(containerd.service, k3s.service or k3s-agent.service, rke2-server.service or \
+rke2-agent.service, k0sworker.service or k0scontroller.service, \
+snap.microk8s.daemon-containerd.service), after a daemon-reload when a unit drop-in \
+changed.
 
 With --root DIR, every path is the node's under DIR: links are followed as the \
 node would follow them and nothing outside DIR is read or written.
 
-status reports what containerd and nydus-snapshotter will do with the settings \
-they load, whoever wrote them.
+status reports the flavor, the file containerd reads and what keeps the switch \
+there, and what containerd and nydus-snapshotter will do with the settings they \
+load once the flavor has rewritten its config, whoever wrote them.
 
-Settings (the two config paths) are read from /etc/nydus-overlayfs/setup.toml. \
+Settings (the two config paths) are read from /etc/nydus-overlayfs/setup.toml; \
+containerd_config there overrides where containerd's config is found. \
 If /etc/nydus-overlayfs/enable-on-install exists, installing or upgrading the \
 package runs enable.";
 
@@ -45,6 +69,10 @@ pub const FILES: &str = "\
 /var/lib/nydus-overlayfs/                  the journal disable undoes enable from
 /var/lib/nydus-overlayfs/lock              held by enable and disable: one run at a time
 /etc/containerd/conf.d/nydus-overlayfs.toml  the drop-in enable writes where config.toml imports conf.d
+/var/lib/rancher/{k3s,rke2}/agent/etc/containerd/config-v3.toml.d/nydus-overlayfs.toml  k3s's and RKE2's
+/etc/k0s/containerd.d/nydus-overlayfs.toml  k0s's
+/etc/eks/nodeadm.d/90-nydus-overlayfs.yaml  the NodeConfig enable writes on EKS nodes
+/etc/systemd/system/containerd.service.d/10-nydus-overlayfs.conf  Flatcar: points containerd at /etc
 /usr/share/nydus-overlayfs/containerd/     the containerd drop-ins enable imports";
 
 #[derive(Parser, Debug)]
@@ -164,12 +192,29 @@ pub fn run(args: SetupArgs) -> Result<Exit, Error> {
             println!("{}", change.describe(true));
         }
         if restart {
-            println!("{}", apply::restart_services(&node)?);
+            println!("{}", apply::restart_services(&node, &plan)?);
         } else {
-            println!("restart nydus-snapshotter and containerd to apply (or pass --restart)");
+            println!("{} (or pass --restart)", restart_advice(&plan));
         }
     }
     Ok(Exit::Done)
+}
+
+/// What the admin runs to apply a plan without --restart.
+pub fn restart_advice(plan: &super::plan::Plan) -> String {
+    let units: Vec<&str> = std::iter::once("nydus-snapshotter")
+        .chain(plan.units.iter().map(|u| u.trim_end_matches(".service")))
+        .collect();
+    format!(
+        "restart {} to apply it: {}systemctl restart {}",
+        units.join(" and "),
+        if plan.reload_systemd {
+            "systemctl daemon-reload; "
+        } else {
+            ""
+        },
+        units.join(" ")
+    )
 }
 
 fn report_lines(lines: Vec<String>) -> Exit {

@@ -14,7 +14,14 @@
 //!   server's own settings): the keys live in the images plugin's table. If
 //!   config.toml already imports a directory of drop-ins (`config default`
 //!   does from 2.2), enable writes its own drop-in there and leaves
-//!   config.toml alone; else it edits config.toml's images table.
+//!   config.toml alone; else it edits config.toml's images table;
+//! - config version 1 (no `version` line: Docker's containerd.io ships one
+//!   with the CRI plugin disabled): every release reads it (2.x migrates
+//!   it), but importing a version 2 file into it makes 1.7 take version 2
+//!   for the whole config and refuse the short plugin name `"cri"`. So the
+//!   proxy plugin goes into the file itself, its version unchanged, and the
+//!   CRI keys too where CRI is on (1.x only: 2.x's migration moves them
+//!   only beside a runtimes table, so there the file must be migrated).
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +40,9 @@ pub const DROP_IN_NAME: &str = "nydus-overlayfs.toml";
 /// The CRI plugin's table in a version 2 config, and where 1.x reads the
 /// snapshotter from.
 const CRI_V2: [&str; 2] = ["plugins", "io.containerd.grpc.v1.cri"];
+/// The same in a version 1 config (plugins by short name).
+const CRI_V1: [&str; 2] = ["plugins", "cri"];
+const PROXY_NYDUS: [&str; 2] = ["proxy_plugins", "nydus"];
 /// The images plugin's table, config versions 3 and 4.
 const IMAGES: [&str; 2] = ["plugins", "io.containerd.cri.v1.images"];
 
@@ -42,13 +52,65 @@ const CRI_SETTINGS: [(&str, bool); 2] = [
     ("discard_unpacked_layers", false),
 ];
 
-/// The config versions a containerd release reads.
+/// The config versions a containerd release reads: 2.x migrates every
+/// older version (its `migrations` table), from version 1 on.
 pub fn readable_versions(containerd: Version) -> (i64, i64) {
     match (containerd.major, containerd.minor) {
         (0 | 1, _) => (1, 2),
-        (2, 0..=2) => (2, 3),
-        _ => (2, NEWEST_CONFIG_VERSION),
+        (2, 0..=2) => (1, 3),
+        _ => (1, NEWEST_CONFIG_VERSION),
     }
+}
+
+/// The config version a renderer writes for a containerd release (k3s,
+/// nodeadm: version 3 for 2.x, 2 before).
+pub fn rendered_version(containerd: Option<Version>) -> Option<i64> {
+    containerd.map(|v| if v.major >= 2 { 3 } else { 2 })
+}
+
+/// The CRI plugin's table where a config of `version` sets the
+/// snapshotter, with the table inside it.
+fn cri_table(version: i64) -> (&'static [&'static str], &'static [&'static str]) {
+    match version {
+        1 => (&CRI_V1, &["containerd"]),
+        2 => (&CRI_V2, &["containerd"]),
+        _ => (&IMAGES, &[]),
+    }
+}
+
+/// The whole switch in one file of `version`, with no import: the nydus
+/// proxy plugin and the CRI keys (a NodeConfig's containerd TOML, which
+/// nodeadm merges into its config).
+pub fn inline_edit(version: i64) -> ConfigEdit {
+    let (table, inner) = cri_table(version);
+    ConfigEdit {
+        keys: proxy_plugin_keys()
+            .into_iter()
+            .chain(cri_keys(table, inner))
+            .collect(),
+        imports: Vec::new(),
+        new_file: format!("version = {version}\n"),
+    }
+}
+
+/// `[proxy_plugins.nydus]` as the package's drop-in declares it, key by
+/// key (one source for the socket path).
+fn proxy_plugin_keys() -> Vec<ManagedKey> {
+    let doc = parse(include_str!(
+        "../../packaging/containerd/nydus-snapshotter.toml"
+    ))
+    .expect("the package's drop-in is TOML");
+    let table = doc["proxy_plugins"]["nydus"]
+        .as_table_like()
+        .expect("the package's drop-in declares [proxy_plugins.nydus]");
+    table
+        .iter()
+        .filter_map(|(key, item)| {
+            let mut path = PROXY_NYDUS.to_vec();
+            path.push(key);
+            item.as_value().map(|v| ManagedKey::new(&path, v.clone()))
+        })
+        .collect()
 }
 
 /// A parsed containerd config file: its version (1 when absent, as
@@ -159,7 +221,7 @@ pub fn target(
         }
     }
     match version {
-        1 => Err(Refusal::Config("config version 1 (no 'version' key), which names plugins differently: make it version 2 first ('containerd config default' prints one to start from)".to_string())),
+        1 => version_1_edit(containerd, text).map(in_config),
         2 => {
             let containerd = containerd.ok_or(Refusal::UnknownRelease)?;
             Ok(in_config(version_2_edit(containerd, proxy)))
@@ -175,6 +237,28 @@ pub fn target(
                 None => in_config(edit),
             })
         }
+    }
+}
+
+/// A version 1 config, switched in itself with its version kept.
+fn version_1_edit(containerd: Option<Version>, text: &str) -> Result<ConfigEdit, Refusal> {
+    let new_file = String::new();
+    if super::flavor::disables_cri(text) {
+        return Ok(ConfigEdit {
+            keys: proxy_plugin_keys(),
+            imports: Vec::new(),
+            new_file,
+        });
+    }
+    match containerd.ok_or(Refusal::UnknownRelease)? {
+        v if v.major < 2 => Ok(ConfigEdit {
+            new_file,
+            ..inline_edit(1)
+        }),
+        v => Err(Refusal::Config(format!(
+            "config version 1 (no 'version' line) with the CRI plugin on: containerd {}.{} keeps its CRI settings only from a migrated file; save the output of 'containerd config migrate' as this file, then run enable again",
+            v.major, v.minor
+        ))),
     }
 }
 
@@ -237,14 +321,20 @@ pub struct Effective {
     pub snapshotter: Option<String>,
     pub disable_snapshot_annotations: Option<bool>,
     pub discard_unpacked_layers: Option<bool>,
+    /// The CRI plugin is disabled (`disabled_plugins`): no Kubernetes.
+    pub cri_disabled: bool,
 }
 
 impl Effective {
-    /// Whether CRI pulls and mounts images with the nydus snapshotter, as
-    /// nydus-snapshotter needs it (annotations passed, layers kept).
+    /// Whether containerd has the nydus snapshotter and, where its CRI
+    /// plugin runs, CRI pulls and mounts images with it as nydus-snapshotter
+    /// needs (annotations passed, layers kept).
     pub fn uses_nydus(&self) -> bool {
-        self.nydus_plugin_address.is_some()
-            && self.snapshotter.as_deref() == Some("nydus")
+        self.nydus_plugin_address.is_some() && (self.cri_disabled || self.cri_uses_nydus())
+    }
+
+    fn cri_uses_nydus(&self) -> bool {
+        self.snapshotter.as_deref() == Some("nydus")
             && self.disable_snapshot_annotations == Some(false)
             && self.discard_unpacked_layers != Some(true)
     }
@@ -341,14 +431,22 @@ pub fn effective(files: &[(PathBuf, String)], release: Option<Version>) -> Optio
         .iter()
         .filter_map(|(_, text)| ConfigFile::parse(text).ok())
         .collect();
+    let cri_disabled = files
+        .iter()
+        .any(|f| super::flavor::disables_cri(&f.doc.to_string()));
     let release = match (release, files.first().map(|root| root.version)) {
         (Some(release), _) => release,
+        // With CRI off, no key's meaning depends on the release.
+        (None, Some(_)) if cri_disabled => Version::new(1, 7, 0),
         // Versions 3 and 4 are 2.x's alone (4: 2.3's).
         (None, Some(4)) => Version::new(2, 3, 0),
         (None, Some(3)) => Version::new(2, 0, 0),
         (None, _) => return None,
     };
-    let mut effective = Effective::default();
+    let mut effective = Effective {
+        cri_disabled,
+        ..Effective::default()
+    };
     for file in &files {
         if let Some(plugin) = file
             .get(&["proxy_plugins", "nydus"])
@@ -366,12 +464,12 @@ pub fn effective(files: &[(PathBuf, String)], release: Option<Version>) -> Optio
     let has_runtimes =
         |file: &ConfigFile| file.has_table(&[&cri_containerd[..], &["runtimes"]].concat());
     if release.major < 2 {
-        if let Some(last) = files
-            .iter()
-            .rev()
-            .find(|f| f.version == 2 && f.has_table(&CRI_V2))
-        {
-            effective.merge_cri(last, &cri_containerd);
+        let cri_of = |file: &ConfigFile| {
+            let (table, inner) = cri_table(file.version);
+            (file.version <= 2 && file.has_table(table)).then(|| [table, inner].concat())
+        };
+        if let Some((last, table)) = files.iter().rev().find_map(|f| cri_of(f).map(|t| (f, t))) {
+            effective.merge_cri(last, &table);
         }
         return Some(effective);
     }
@@ -548,10 +646,48 @@ mod tests {
             "config version 3, but containerd 1.7 reads versions 1 to 2 only and will not start with it: fix the file first ('containerd config default' prints one it reads)"
         );
         assert!(
-            refused(Some("2.2.7"), V2_3_DEFAULT).contains("containerd 2.2 reads versions 2 to 3")
+            refused(Some("2.2.7"), V2_3_DEFAULT).contains("containerd 2.2 reads versions 1 to 3")
         );
-        assert!(refused(Some("1.6.20"), "[plugins.cri]\n").starts_with("config version 1"));
+        // Version 1 with CRI on: 1.x is switched in the file, 2.x is told
+        // to migrate it.
+        assert!(target(v("1.6.20"), Path::new(CONFIG), Some("[plugins.cri]\n")).is_ok());
+        assert!(refused(Some("2.1"), "[plugins.cri]\n").contains("'containerd config migrate'"));
         assert!(refused(Some("2.1"), "version = 'x'\n").contains("'version' is not a number"));
+    }
+
+    #[test]
+    fn dockers_version_1_config_is_switched_in_itself_with_its_version_kept() {
+        let docker = "disabled_plugins = [\"cri\"]\n\n#root = \"/var/lib/containerd\"\n";
+        for release in ["1.6.20", "1.7.24", "2.1.9", "2.3.4"] {
+            let target = target(v(release), Path::new(CONFIG), Some(docker)).unwrap();
+            assert_eq!(target.path, Path::new(CONFIG), "{release}");
+            assert!(
+                target.edit.imports.is_empty(),
+                "{release}: no version 2 import"
+            );
+            let switched = target.edit.apply(Some(docker)).unwrap();
+            let mut kept = switched.lines();
+            assert!(
+                docker.lines().all(|line| kept.any(|l| l == line)),
+                "{release}: every line kept, in order: {switched}"
+            );
+            let file = ConfigFile::parse(&switched).unwrap();
+            assert_eq!(file.version, 1, "{release}");
+            let loaded = vec![(PathBuf::from(CONFIG), switched)];
+            let effective = effective(&loaded, v(release)).unwrap();
+            assert!(
+                effective.cri_disabled && effective.uses_nydus(),
+                "{release}: {effective:?}"
+            );
+        }
+        let unswitched = vec![(PathBuf::from(CONFIG), docker.to_string())];
+        assert!(!effective(&unswitched, v("1.7")).unwrap().uses_nydus());
+        // With CRI on, 1.x reads the CRI keys under the short name.
+        let edit = target(v("1.7.24"), Path::new(CONFIG), Some(""))
+            .unwrap()
+            .edit;
+        let loaded = vec![(PathBuf::from(CONFIG), edit.apply(Some("")).unwrap())];
+        assert!(effective(&loaded, v("1.7")).unwrap().uses_nydus());
     }
 
     #[test]

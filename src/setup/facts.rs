@@ -7,16 +7,20 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::flavor::{Route, Site};
 use super::journal::{Entry, Journal};
 use super::layout::{HELPER_NAME, Layout, Settings};
 use super::probe::{self, Version};
 use super::rootfs::NodeFs;
-use super::{containerd, snapshotter};
+use super::{containerd, nodeadm, snapshotter};
 
 /// The journal's entries: one per file enable may change.
 pub const CONTAINERD_ENTRY: &str = "containerd-config";
 pub const SNAPSHOTTER_ENTRY: &str = "nydus-config";
-pub const ENTRIES: [&str; 2] = [CONTAINERD_ENTRY, SNAPSHOTTER_ENTRY];
+/// Beside containerd's config, the file that keeps the switch across the
+/// flavor's own regeneration: Flatcar's unit drop-in, EKS's NodeConfig.
+pub const SOURCE_ENTRY: &str = "containerd-source";
+pub const ENTRIES: [&str; 3] = [CONTAINERD_ENTRY, SNAPSHOTTER_ENTRY, SOURCE_ENTRY];
 
 /// A program's release, and what told it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,11 +45,16 @@ pub struct FileFacts {
 pub struct Facts {
     pub helper: PathBuf,
     pub settings: Settings,
+    /// containerd on this node: its flavor and the file it reads.
+    pub site: Site,
     pub containerd: Option<Release>,
+    /// What the flavor's manager (k3s, RKE2…) says of its version.
+    pub manager_version: Option<String>,
     pub snapshotter: Option<Release>,
     /// Every file read, by the path it was named by.
     pub files: BTreeMap<PathBuf, FileFacts>,
-    /// The files containerd loads, in its order, with their text.
+    /// The files containerd will load once its flavor has regenerated its
+    /// config (rendered a template, merged NodeConfigs), in its order.
     pub containerd_loads: containerd::Loaded,
     /// What nydus-snapshotter makes of its config file, or why it cannot
     /// read it; `None` when there is no such file.
@@ -117,20 +126,49 @@ impl Facts {
                 })
                 .unwrap_or_default()
         };
-        let containerd_loads =
-            containerd::load_order(&settings.containerd_config, &mut read, &mut list);
+        let running = probe::running_containerd(node);
+        let site = Site::find(
+            node,
+            &settings,
+            running.as_ref().map(|r| r.command.as_slice()),
+        );
+        for path in site.files_enable_may_write() {
+            read(&path);
+        }
         // Where enable may put its drop-in, and what it would replace.
-        let root_config = containerd_loads.files.first();
-        let imports = root_config.and_then(|(_, text)| containerd::ConfigFile::parse(text).ok());
-        if let Some(drop_in) = imports
-            .and_then(|file| containerd::drop_in_path(&settings.containerd_config, &file.imports))
+        let source = site.edited_config();
+        if let Some(drop_in) = read(&source)
+            .and_then(|text| containerd::ConfigFile::parse(&text).ok())
+            .and_then(|file| containerd::drop_in_path(&source, &file.imports))
         {
             read(&drop_in);
         }
+        let containerd_loads = match site.flavor.route {
+            Route::Template(template) => {
+                containerd::load_order(Path::new(template), &mut read, &mut list)
+            }
+            Route::NodeConfig(dir) => {
+                let parts = nodeadm::parts(node, Path::new(dir));
+                for (path, _) in &parts {
+                    read(path);
+                }
+                let rendered = nodeadm::render(read(&site.config).as_deref(), &parts);
+                let config = site.config.clone();
+                let mut read_rendered = |path: &Path| {
+                    if path == config {
+                        Some(rendered.clone())
+                    } else {
+                        read(path)
+                    }
+                };
+                containerd::load_order(&site.config, &mut read_rendered, &mut list)
+            }
+            _ => containerd::load_order(&site.config, &mut read, &mut list),
+        };
         for entry in entries.values() {
             read(&entry.path);
         }
-        let snapshotter = release(node, given.snapshotter, "containerd-nydus-grpc");
+        let snapshotter = release(node, given.snapshotter, "containerd-nydus-grpc", None);
         let nydus_settings = read(&settings.nydus_config)
             .map(|text| snapshotter::effective(&text, snapshotter.map(|r| r.version)));
         let named_helper = nydus_settings
@@ -142,7 +180,18 @@ impl Facts {
         Ok(Facts {
             helper: layout.helper().to_path_buf(),
             settings,
-            containerd: release(node, given.containerd, "containerd"),
+            containerd: release(
+                node,
+                given.containerd,
+                "containerd",
+                site.containerd_program.as_deref(),
+            ),
+            manager_version: site
+                .flavor
+                .manager
+                .and_then(|program| probe::find_program(node, program, &probe::service_path()))
+                .and_then(|program| probe::version_line(node, &program)),
+            site,
             snapshotter,
             files,
             containerd_loads,
@@ -188,14 +237,24 @@ fn file_facts(node: &NodeFs, path: &Path) -> FileFacts {
     }
 }
 
-fn release(node: &NodeFs, given: Option<Version>, program: &str) -> Option<Release> {
+/// A program's release: as given, else what the program at `at` (else
+/// `program` on systemd's PATH) says, else its Debian package.
+fn release(
+    node: &NodeFs,
+    given: Option<Version>,
+    program: &str,
+    at: Option<&Path>,
+) -> Option<Release> {
     if let Some(version) = given {
         return Some(Release {
             version,
             source: "command line",
         });
     }
-    let found = probe::find_program(node, program, &probe::service_path())?;
+    let found = match at {
+        Some(path) => path.to_path_buf(),
+        None => probe::find_program(node, program, &probe::service_path())?,
+    };
     probe::program_version(node, &found)
         .map(|version| Release {
             version,

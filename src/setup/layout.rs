@@ -48,7 +48,9 @@ pub struct Layout {
 /// The admin's settings, from `setup.toml`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
-    pub containerd_config: PathBuf,
+    /// containerd's config as the admin set it; `None`: as the node's
+    /// flavor and containerd's unit say (flavor::Site).
+    pub containerd_config: Option<PathBuf>,
     pub nydus_config: PathBuf,
 }
 
@@ -109,7 +111,7 @@ impl Layout {
 
 fn read_settings(node: &NodeFs) -> Result<Settings, Error> {
     let mut settings = Settings {
-        containerd_config: PathBuf::from("/etc/containerd/config.toml"),
+        containerd_config: None,
         nydus_config: PathBuf::from("/etc/nydus/config.toml"),
     };
     let file = Layout::settings_file();
@@ -123,15 +125,15 @@ fn read_settings(node: &NodeFs) -> Result<Settings, Error> {
         .parse()
         .map_err(|e| bad(format!("not valid TOML: {e}")))?;
     for (key, item) in doc.iter() {
-        let slot = match key {
-            "containerd_config" => &mut settings.containerd_config,
-            "nydus_config" => &mut settings.nydus_config,
-            other => return Err(bad(format!("unknown setting '{other}'"))),
-        };
         let path = item.as_str().filter(|p| p.starts_with('/'));
-        *slot = PathBuf::from(
+        let path = PathBuf::from(
             path.ok_or_else(|| bad(format!("'{key}' must be an absolute path in quotes")))?,
         );
+        match key {
+            "containerd_config" => settings.containerd_config = Some(path),
+            "nydus_config" => settings.nydus_config = path,
+            other => return Err(bad(format!("unknown setting '{other}'"))),
+        }
     }
     Ok(settings)
 }

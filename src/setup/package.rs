@@ -43,7 +43,7 @@ pub fn configure(node: &NodeFs, layout: &Layout) -> Vec<String> {
             }
             Ok(plan) => {
                 report.extend(plan.changes.iter().map(|c| c.describe(true)));
-                report.push("restart nydus-snapshotter and containerd to use it: systemctl restart nydus-snapshotter containerd".into());
+                report.push(super::cli::restart_advice(&plan));
             }
             Err(error) => report.push(format!(
                 "warning: {} asks to switch the node, but: {error}",

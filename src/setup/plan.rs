@@ -14,9 +14,11 @@ use std::path::{Path, PathBuf};
 use super::config_edit::ConfigEdit;
 use super::containerd;
 use super::error::Error;
-use super::facts::{CONTAINERD_ENTRY, Facts, SNAPSHOTTER_ENTRY};
+use super::facts::{CONTAINERD_ENTRY, Facts, SNAPSHOTTER_ENTRY, SOURCE_ENTRY};
+use super::flavor::{self, Route};
 use super::journal::Entry;
 use super::layout::Layout;
+use super::nodeadm;
 use super::snapshotter;
 use super::text_form::TextForm;
 
@@ -51,43 +53,24 @@ pub enum Action {
     Revert { reverted: Option<Vec<u8>> },
     /// disable: the file is gone; only the record goes.
     Forget,
+    /// disable: a file enable wrote whole, edited since; left as it is.
+    Keep,
 }
 
 /// The changes, in the order they are applied.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
     pub changes: Vec<Change>,
+    /// What runs what the changes touch, for `--restart`: the units that
+    /// run containerd on this flavor of node (nydus-snapshotter's is always
+    /// one), and whether systemd must first reload a unit drop-in.
+    pub units: Vec<String>,
+    pub reload_systemd: bool,
 }
 
 /// What `enable` would do on a node with these facts.
 pub fn enable(facts: &Facts) -> Result<Plan, Error> {
-    let settings = &facts.settings;
-    let config_path = &settings.containerd_config;
-    let config = decoded(facts, config_path)?;
-    let target = containerd::target(
-        facts.containerd_version(),
-        config_path,
-        config.as_ref().map(|(_, text)| text.as_str()),
-    )
-    .map_err(|refusal| match refusal {
-        containerd::Refusal::UnknownRelease => Error::new(refusal.to_string()),
-        containerd::Refusal::Config(why) => Error::at(config_path, why),
-    })?;
-
-    // A node enable switched in config.toml itself — before config.toml
-    // imported a directory of drop-ins, or by a release that wrote none —
-    // stays switched there: the same keys, in the file the journal knows.
-    let switched_in_config = facts
-        .journal
-        .get(CONTAINERD_ENTRY)
-        .is_some_and(|prior| facts.file(config_path).resolved.as_ref() == Ok(&prior.path));
-    let target_path = if switched_in_config {
-        config_path.clone()
-    } else {
-        target.path
-    };
-
-    let nydus_path = &settings.nydus_config;
+    let nydus_path = &facts.settings.nydus_config;
     if facts.file(nydus_path).bytes.is_none() {
         return Err(Error::new(format!(
             "{} does not exist: install and configure nydus-snapshotter first (or set nydus_config in {})",
@@ -95,12 +78,207 @@ pub fn enable(facts: &Facts) -> Result<Plan, Error> {
             Layout::settings_file().display()
         )));
     }
+    let mut changes = containerd_changes(facts)?;
     let nydus_edit = snapshotter::edit(&facts.helper, facts.snapshotter_version());
+    changes.extend(switch(
+        facts,
+        SNAPSHOTTER_ENTRY,
+        nydus_path,
+        &Desired::Edit(&nydus_edit),
+    )?);
+    Ok(Plan::new(facts, changes))
+}
 
-    let mut changes = Vec::new();
-    changes.extend(switch(facts, CONTAINERD_ENTRY, &target_path, &target.edit)?);
-    changes.extend(switch(facts, SNAPSHOTTER_ENTRY, nydus_path, &nydus_edit)?);
-    Ok(Plan { changes })
+/// What enable changes for containerd, where the node's flavor keeps it.
+fn containerd_changes(facts: &Facts) -> Result<Vec<Change>, Error> {
+    let site = &facts.site;
+    let flavor = site.flavor;
+    let config = &site.config;
+    match flavor.route {
+        Route::Refuse(why) => Err(Error::new(format!(
+            "{} node: {why}; nothing was changed",
+            flavor.name
+        ))),
+        Route::InConfig | Route::Template(_) => in_config(facts, &site.edited_config()),
+        Route::ImportedDropIn => {
+            let refuse = |why: String| {
+                Error::at(
+                    config,
+                    format!(
+                        "{} ({}) writes this file itself, so a switch made in it would be lost, and {why}; nothing was changed",
+                        flavor.name,
+                        facts
+                            .manager_version
+                            .as_deref()
+                            .unwrap_or("version unknown")
+                    ),
+                )
+            };
+            let Some((_, text)) = decoded(facts, config)? else {
+                return Err(refuse(format!(
+                    "it has not written it yet: start {} once, then run enable again",
+                    flavor.name
+                )));
+            };
+            let written = containerd::ConfigFile::parse(&text).map_err(|e| Error::at(config, e))?;
+            if containerd::drop_in_path(config, &written.imports).is_none() {
+                let containerd = match written.version {
+                    ..=2 => "containerd 1.x",
+                    _ => "containerd 2.x",
+                };
+                return Err(refuse(format!(
+                    "its config version {} ({containerd}) imports no directory of drop-ins: \
+                     upgrade {} to a release whose config does ({}), or put the nydus settings into its config template yourself",
+                    written.version,
+                    flavor.name,
+                    flavor
+                        .releases_that_take_it
+                        .unwrap_or("see its release notes")
+                )));
+            }
+            in_config(facts, config)
+        }
+        Route::NodeConfig(dir) => {
+            let current = decoded(facts, config)?;
+            let version = match &current {
+                Some((_, text)) => {
+                    containerd::ConfigFile::parse(text)
+                        .map_err(|e| Error::at(config, e))?
+                        .version
+                }
+                None => containerd::rendered_version(facts.containerd_version())
+                    .ok_or_else(|| Error::new(containerd::Refusal::UnknownRelease.to_string()))?,
+            };
+            let inline = containerd::inline_edit(version);
+            let toml = inline.apply(None).map_err(Error::new)?;
+            let drop_in = Path::new(dir).join(nodeadm::DROP_IN_NAME);
+            let mut changes: Vec<Change> = switch(
+                facts,
+                SOURCE_ENTRY,
+                &drop_in,
+                &Desired::Whole(nodeadm::node_config(&toml).into_bytes()),
+            )?
+            .into_iter()
+            .collect();
+            // Switched now too, where nodeadm has rendered it: the drop-in
+            // takes effect at the next boot.
+            if current.is_some() {
+                changes.extend(switch(
+                    facts,
+                    CONTAINERD_ENTRY,
+                    config,
+                    &Desired::Edit(&inline),
+                )?);
+            }
+            Ok(changes)
+        }
+        Route::CopyToEtc if !config.starts_with("/usr") => in_config(facts, config),
+        Route::CopyToEtc => copy_to_etc(facts),
+    }
+}
+
+/// containerd's switch in the config file `path` (or the drop-in
+/// directory it imports), as containerd reads it.
+fn containerd_target(facts: &Facts, path: &Path) -> Result<containerd::Target, Error> {
+    let config = decoded(facts, path)?;
+    containerd::target(
+        facts.containerd_version(),
+        path,
+        config.as_ref().map(|(_, text)| text.as_str()),
+    )
+    .map_err(|refusal| match refusal {
+        containerd::Refusal::UnknownRelease => Error::new(refusal.to_string()),
+        containerd::Refusal::Config(why) => Error::at(path, why),
+    })
+}
+
+/// The switch in the config file at `path` or in a drop-in directory it
+/// imports.
+fn in_config(facts: &Facts, path: &Path) -> Result<Vec<Change>, Error> {
+    let target = containerd_target(facts, path)?;
+    // A node enable switched in config.toml itself — before config.toml
+    // imported a directory of drop-ins, or by a release that wrote none —
+    // stays switched there: the same keys, in the file the journal knows.
+    let switched_in_config = facts
+        .journal
+        .get(CONTAINERD_ENTRY)
+        .is_some_and(|prior| facts.file(path).resolved.as_ref() == Ok(&prior.path));
+    let target_path = if switched_in_config {
+        path.to_path_buf()
+    } else {
+        target.path
+    };
+    Ok(switch(
+        facts,
+        CONTAINERD_ENTRY,
+        &target_path,
+        &Desired::Edit(&target.edit),
+    )?
+    .into_iter()
+    .collect())
+}
+
+/// containerd reads its config under /usr (Flatcar): a switched copy in
+/// /etc, and a containerd.service drop-in that points containerd at it.
+fn copy_to_etc(facts: &Facts) -> Result<Vec<Change>, Error> {
+    let site = &facts.site;
+    let config = &site.config;
+    let copy = Path::new(flavor::ETC_COPY);
+    let Some((_, text)) = decoded(facts, config)? else {
+        return Err(Error::at(
+            config,
+            "containerd is started with this file, which does not exist: fix containerd's unit first",
+        ));
+    };
+    let target = containerd_target(facts, copy)?;
+    if target.path != copy {
+        // It imports a drop-in directory: that is where the switch goes.
+        return in_config(facts, config);
+    }
+    let ours = facts.journal.contains_key(CONTAINERD_ENTRY);
+    if facts.file(copy).bytes.is_some() && !ours {
+        return Err(Error::at(
+            copy,
+            format!(
+                "exists, but containerd reads {}: point containerd.service at it with a drop-in, or move it away; nothing was changed",
+                config.display()
+            ),
+        ));
+    }
+    let variable = site
+        .containerd_unit
+        .as_ref()
+        .and_then(|unit| unit.config_variable())
+        .ok_or_else(|| {
+            Error::new(format!(
+                "containerd.service passes --config {} itself: copy that file to {} and point the unit at the copy, then run enable again; nothing was changed",
+                config.display(),
+                copy.display()
+            ))
+        })?;
+    let edit = ConfigEdit {
+        new_file: text,
+        ..target.edit
+    };
+    let unit_drop_in = flavor::unit_drop_in(&variable, copy);
+    let mut changes: Vec<Change> = switch(facts, CONTAINERD_ENTRY, copy, &Desired::Edit(&edit))?
+        .into_iter()
+        .collect();
+    changes.extend(switch(
+        facts,
+        SOURCE_ENTRY,
+        Path::new(flavor::UNIT_DROP_IN),
+        &Desired::Whole(unit_drop_in.into_bytes()),
+    )?);
+    Ok(changes)
+}
+
+/// What a file should hold once switched.
+enum Desired<'a> {
+    /// Its text with this edit applied.
+    Edit(&'a ConfigEdit),
+    /// These bytes, the whole file ours (a drop-in of another syntax).
+    Whole(Vec<u8>),
 }
 
 /// The file at `path` decoded for editing; `None` when there is none.
@@ -116,26 +294,43 @@ fn decoded(facts: &Facts, path: &Path) -> Result<Option<(TextForm, String)>, Err
         .map_err(|e| Error::at(path, e))
 }
 
-/// The change `edit` makes to the file at `path`, or none when the file
-/// already has it.
+/// The change that makes the file at `path` as `desired`, or none when it
+/// already is.
 fn switch(
     facts: &Facts,
     entry_name: &'static str,
     path: &Path,
-    edit: &ConfigEdit,
+    desired: &Desired,
 ) -> Result<Option<Change>, Error> {
     let file = facts.file(path);
     let resolved = file.resolved.clone().map_err(|e| Error::at(path, e))?;
-    let current = decoded(facts, path)?;
-    let (form, text) = match &current {
-        Some((form, text)) => (*form, Some(text.as_str())),
-        None => (TextForm::default(), None),
+    let prior = facts.journal.get(entry_name).cloned();
+    let (bytes, edit) = match desired {
+        Desired::Edit(edit) => {
+            let current = decoded(facts, path)?;
+            let (form, text) = match &current {
+                Some((form, text)) => (*form, Some(text.as_str())),
+                None => (TextForm::default(), None),
+            };
+            let text = edit.apply(text).map_err(|e| Error::at(path, e))?;
+            (form.encode(&text), (*edit).clone())
+        }
+        Desired::Whole(bytes) => {
+            let ours = prior
+                .as_ref()
+                .is_some_and(|p| Some(&p.ours) == file.bytes.as_ref());
+            if file.bytes.is_some() && file.bytes.as_ref() != Some(bytes) && !ours {
+                return Err(Error::at(
+                    path,
+                    "exists and is not what nydus-overlayfs-setup wrote: move it away (or run disable), then run enable again",
+                ));
+            }
+            (bytes.clone(), ConfigEdit::default())
+        }
     };
-    let desired = form.encode(&edit.apply(text).map_err(|e| Error::at(path, e))?);
-    if file.bytes.as_deref() == Some(desired.as_slice()) {
+    if file.bytes.as_deref() == Some(bytes.as_slice()) {
         return Ok(None);
     }
-    let prior = facts.journal.get(entry_name).cloned();
     if let Some(prior) = &prior {
         if prior.path != resolved {
             return Err(Error::new(format!(
@@ -151,11 +346,11 @@ fn switch(
             Some(prior) => prior.original.clone(),
             None => file.bytes.clone(),
         },
-        ours: desired,
+        ours: bytes,
         created_dirs: prior.as_ref().map_or(file.missing_dirs, |p| p.created_dirs),
         edit: match &prior {
-            Some(prior) => prior.edit.clone().union(edit),
-            None => edit.clone(),
+            Some(prior) => prior.edit.clone().union(&edit),
+            None => edit,
         },
     };
     Ok(Some(Change {
@@ -184,6 +379,8 @@ pub fn disable(facts: &Facts) -> Result<Plan, Error> {
             (Some(current), None) if *current == entry.ours => Action::Remove {
                 created_dirs: entry.created_dirs,
             },
+            // A file wholly ours, edited since: the edits are the admin's.
+            (Some(_), _) if entry.edit == ConfigEdit::default() => Action::Keep,
             (Some(current), original) => {
                 let (form, text) =
                     TextForm::decode(current).map_err(|e| Error::at(&entry.path, e))?;
@@ -208,10 +405,21 @@ pub fn disable(facts: &Facts) -> Result<Plan, Error> {
             action,
         });
     }
-    Ok(Plan { changes })
+    Ok(Plan::new(facts, changes))
 }
 
 impl Plan {
+    fn new(facts: &Facts, changes: Vec<Change>) -> Plan {
+        let reload_systemd = changes
+            .iter()
+            .any(|c| c.file.starts_with("/etc/systemd/system"));
+        Plan {
+            changes,
+            units: facts.site.units.clone(),
+            reload_systemd,
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
@@ -227,7 +435,7 @@ impl Change {
         match (&self.action, done) {
             (Action::Switch { .. }, true) => format!("switched {file}{via}"),
             (Action::Switch { entry, before, .. }, false) => format!(
-                "would {} {file}{via}: {}",
+                "would {} {file}{via}{}",
                 if before.is_some() { "switch" } else { "create" },
                 describe_edit(&entry.edit)
             ),
@@ -243,12 +451,19 @@ impl Change {
             (Action::Revert { .. }, false) => format!(
                 "would remove our settings from {file} (edited since enable; your edits kept)"
             ),
+            (Action::Keep, true) => {
+                format!("left {file} as it is: edited since enable (remove it yourself)")
+            }
+            (Action::Keep, false) => {
+                format!("would leave {file} as it is: edited since enable")
+            }
             (Action::Forget, true) => format!("{file} is gone; forgot it"),
             (Action::Forget, false) => format!("would forget {file} (it is gone)"),
         }
     }
 }
 
+/// `: set …, import …`; nothing for a file written whole.
 fn describe_edit(edit: &ConfigEdit) -> String {
     let imports = edit.imports.iter().map(|i| format!("import {i}"));
     let keys = edit.keys.iter().map(|k| {
@@ -266,7 +481,12 @@ fn describe_edit(edit: &ConfigEdit) -> String {
             k.value.clone().decorated("", "")
         )
     });
-    imports.chain(keys).collect::<Vec<_>>().join(", ")
+    let words = imports.chain(keys).collect::<Vec<_>>();
+    if words.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", words.join(", "))
+    }
 }
 
 impl fmt::Display for Plan {

@@ -81,13 +81,33 @@ pub fn service_path() -> Vec<PathBuf> {
 
 /// The version `program --version` reports, run from the node's tree.
 pub fn program_version(node: &NodeFs, program: &Path) -> Option<Version> {
-    let resolved = node.canonical(program)?;
-    let output = Command::new(node.host_path(&resolved))
-        .arg("--version")
-        .output()
-        .ok()?;
+    let output = run_version(node, program)?;
     Version::find_in(&String::from_utf8_lossy(&output.stdout))
         .or_else(|| Version::find_in(&String::from_utf8_lossy(&output.stderr)))
+}
+
+/// `program --version`, run from the node's tree under the name it was
+/// found by: k3s's bundled containerd is a link to the multicall k3s
+/// binary, which answers as whatever argv[0] names.
+fn run_version(node: &NodeFs, program: &Path) -> Option<std::process::Output> {
+    use std::os::unix::process::CommandExt;
+    let resolved = node.canonical(program)?;
+    Command::new(node.host_path(&resolved))
+        .arg0(program.file_name()?)
+        .arg("--version")
+        .output()
+        .ok()
+}
+
+/// The first line `program --version` prints (`k3s version v1.33.4+k3s1
+/// (…)`), run from the node's tree.
+pub fn version_line(node: &NodeFs, program: &Path) -> Option<String> {
+    let output = run_version(node, program)?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .next()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
 }
 
 /// The version of the Debian package that installed `program` (a node
@@ -123,31 +143,45 @@ fn debian_upstream_version(text: &str) -> Option<Version> {
 /// The PATH containerd runs with: that of the running daemon when there is
 /// one on this machine, else systemd's default for services.
 pub fn containerd_search_path(node: &NodeFs) -> (Vec<PathBuf>, &'static str) {
-    if node.is_host_root() {
-        if let Some(path) = running_containerd_path() {
-            return (path, "the running containerd");
-        }
+    if let Some(path) = running_containerd(node).and_then(|running| running.path) {
+        return (path, "the running containerd");
     }
     (service_path(), "systemd's default for services")
 }
 
-fn running_containerd_path() -> Option<Vec<PathBuf>> {
-    for entry in fs::read_dir("/proc").ok()?.flatten() {
-        let dir = entry.path();
-        if fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim_end() == "containerd") {
-            let environ = fs::read(dir.join("environ")).ok()?;
-            let path = environ
-                .split(|&b| b == 0)
-                .find_map(|v| v.strip_prefix(b"PATH="))?;
-            return Some(
-                String::from_utf8_lossy(path)
-                    .split(':')
-                    .map(PathBuf::from)
-                    .collect(),
-            );
-        }
+/// The containerd running on this machine: its command line and PATH.
+pub struct Running {
+    pub command: Vec<String>,
+    pub path: Option<Vec<PathBuf>>,
+}
+
+/// The running containerd, when `node` is this machine's root and one runs.
+pub fn running_containerd(node: &NodeFs) -> Option<Running> {
+    if !node.is_host_root() {
+        return None;
     }
-    None
+    let dir = fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|dir| {
+            fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim_end() == "containerd")
+        })?;
+    let words = |bytes: Vec<u8>| -> Vec<String> {
+        bytes
+            .split(|&b| b == 0)
+            .filter(|w| !w.is_empty())
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect()
+    };
+    let environ = fs::read(dir.join("environ")).map(words).unwrap_or_default();
+    Some(Running {
+        command: fs::read(dir.join("cmdline")).map(words).unwrap_or_default(),
+        path: environ
+            .iter()
+            .find_map(|v| v.strip_prefix("PATH="))
+            .map(|path| path.split(':').map(PathBuf::from).collect()),
+    })
 }
 
 /// Whether this process runs in a chroot or a container, where loading a

@@ -54,7 +54,8 @@ pub fn status(facts: &Facts) -> Status {
     let probes = &facts.probes;
     let settings = &facts.settings;
     // containerd: everything it loads, merged as it merges.
-    let containerd_file = facts.file(&settings.containerd_config);
+    let site = &facts.site;
+    let containerd_file = facts.file(&site.config);
     let containerd_effective =
         containerd::effective(&facts.containerd_loads.files, facts.containerd_version());
     let containerd_switched = containerd_effective
@@ -137,6 +138,16 @@ pub fn status(facts: &Facts) -> Status {
             ),
         );
     }
+    if let Some(running) = &site.running_config {
+        problem(
+            true,
+            format!(
+                "the running containerd reads {}, but its unit now says {}: restart containerd",
+                running.display(),
+                site.config.display()
+            ),
+        );
+    }
     problem(
         containerd_switched.is_none(),
         "containerd's version is unknown, and its version 2 config means different things to 1.x and 2.x: is containerd installed? (or pass --containerd-version)".to_string(),
@@ -188,6 +199,12 @@ pub fn status(facts: &Facts) -> Status {
     let fields = json!({
         "schema": 1,
         "state": state.word(),
+        "flavor": {
+            "name": site.flavor.name,
+            "config_from": site.config_from,
+            "keeps_switch_in": site.flavor.keeps,
+            "units": site.units,
+        },
         "helper": { "path": facts.helper, "present": ours.is_some() },
         "containerd_path_lookup": {
             "found": probes.path_lookup,
@@ -199,7 +216,7 @@ pub fn status(facts: &Facts) -> Status {
         "mount_fuse": probes.mount_fuse,
         "overlayfs_loaded": probes.overlayfs_loaded,
         "containerd": part(
-            &settings.containerd_config,
+            &site.config,
             containerd_file,
             facts.containerd,
             containerd_switched,
@@ -209,6 +226,7 @@ pub fn status(facts: &Facts) -> Status {
                 "snapshotter": e.snapshotter,
                 "disable_snapshot_annotations": e.disable_snapshot_annotations,
                 "discard_unpacked_layers": e.discard_unpacked_layers,
+                "cri_disabled": e.cri_disabled,
                 "loaded_files": facts.containerd_loads.files.iter().map(|(p, _)| p).collect::<Vec<_>>(),
             })),
         ),
@@ -224,6 +242,7 @@ pub fn status(facts: &Facts) -> Status {
             })),
         ),
         "problems": problems,
+        "notes": site.flavor.note.into_iter().collect::<Vec<_>>(),
     });
     Status { state, fields }
 }
