@@ -406,3 +406,109 @@ pub fn disables_cri(text: &str) -> bool {
                 .any(|p| p == "cri" || p == "io.containerd.grpc.v1.cri")
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node_with(files: &[(&str, &str)]) -> (tempfile::TempDir, NodeFs) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let path = dir.path().join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let node = NodeFs::open(dir.path()).unwrap();
+        (dir, node)
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            containerd_config: None,
+            nydus_config: PathBuf::from("/etc/nydus/config.toml"),
+        }
+    }
+
+    fn words(line: &str) -> Vec<String> {
+        line.split(' ').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn the_unit_says_what_containerd_reads_and_a_running_one_that_differs_is_told() {
+        let unit = "[Service]\nExecStart=/usr/bin/containerd --config /srv/c.toml\n";
+        let (_dir, node) = node_with(&[("/lib/systemd/system/containerd.service", unit)]);
+        let running = words("/usr/bin/containerd --config /etc/containerd/config.toml");
+        let site = Site::find(&node, &settings(), Some(&running));
+        assert_eq!(site.flavor.name, "containerd");
+        assert_eq!(site.config, Path::new("/srv/c.toml"));
+        assert_eq!(site.units, ["containerd.service"]);
+        // Started before its unit changed: status says to restart it.
+        assert_eq!(
+            site.running_config.as_deref(),
+            Some(Path::new("/etc/containerd/config.toml"))
+        );
+
+        // No unit: the running containerd's command line.
+        let (_dir, node) = node_with(&[]);
+        let site = Site::find(
+            &node,
+            &settings(),
+            Some(&words("containerd -c /opt/c.toml")),
+        );
+        assert_eq!(site.config, Path::new("/opt/c.toml"));
+        assert_eq!(site.config_from, "the running containerd's --config");
+        assert_eq!(site.running_config, None);
+
+        // Neither: containerd's default; the admin's setting wins over all.
+        let site = Site::find(&node, &settings(), None);
+        assert_eq!(site.config, Path::new(DEFAULT_CONFIG));
+        let admin = Settings {
+            containerd_config: Some(PathBuf::from("/x/config.toml")),
+            ..settings()
+        };
+        let site = Site::find(&node, &admin, Some(&words("containerd -c /opt/c.toml")));
+        assert_eq!(site.config, Path::new("/x/config.toml"));
+    }
+
+    #[test]
+    fn the_first_row_whose_mark_matches_wins() {
+        let flavor_of = |files: &[(&str, &str)]| {
+            let (_dir, node) = node_with(files);
+            Site::find(&node, &settings(), None).flavor.name
+        };
+        assert_eq!(
+            flavor_of(&[("/etc/os-release", "NAME=Talos\nID=talos\n")]),
+            "talos"
+        );
+        // Talos's system containerd disables CRI: Talos, not Docker.
+        assert_eq!(
+            flavor_of(&[
+                ("/etc/os-release", "ID=talos\n"),
+                (
+                    "/etc/containerd/config.toml",
+                    "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"
+                ),
+            ]),
+            "talos"
+        );
+        assert_eq!(
+            flavor_of(&[(
+                "/etc/containerd/config.toml",
+                "disabled_plugins = [\"cri\"]\n"
+            )]),
+            "docker-containerd.io"
+        );
+        assert_eq!(
+            flavor_of(&[("/usr/lib/os-release", "ID=\"flatcar\"\n")]),
+            "flatcar"
+        );
+        assert_eq!(
+            flavor_of(&[("/var/lib/rancher/rke2/agent/etc/containerd/config.toml", "")]),
+            "rke2"
+        );
+        assert_eq!(
+            flavor_of(&[("/etc/containerd/config.toml", "version = 2\n")]),
+            "containerd"
+        );
+    }
+}
