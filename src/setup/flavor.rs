@@ -297,11 +297,17 @@ impl Site {
             .iter()
             .find(|f| f.marks.is_empty() || f.marks.iter().any(marked))
             .expect("the last row matches every node");
+        // The admin names the file this containerd reads: a flavor whose
+        // containerd reads another (k3s beside a containerd of its own,
+        // say) is not this containerd's.
+        let flavor = match (flavor.config, &settings.containerd_config) {
+            (ConfigOf::Fixed(fixed), Some(named)) if Path::new(fixed) != named => plain(),
+            _ => flavor,
+        };
         let (config, config_from) = match flavor.config {
-            ConfigOf::Fixed(path) if settings.containerd_config.is_none() => (
-                PathBuf::from(path),
-                format!("where {} nodes keep it", flavor.name),
-            ),
+            ConfigOf::Fixed(path) if settings.containerd_config.is_none() => {
+                (PathBuf::from(path), format!("{} fixes it", flavor.name))
+            }
             _ => (config, config_from),
         };
         let units = flavor
@@ -367,6 +373,11 @@ pub fn unit_drop_in(variable: &str, copy: &Path) -> String {
          [Service]\nEnvironment={variable}={}\n",
         copy.display()
     )
+}
+
+/// The row of plain containerd, the last.
+fn plain() -> &'static Flavor {
+    FLAVORS.last().expect("the table has rows")
 }
 
 fn unit_source(unit: Option<&Unit>) -> String {
@@ -458,6 +469,18 @@ mod tests {
         assert_eq!(site.config, Path::new("/opt/c.toml"));
         assert_eq!(site.config_from, "the running containerd's --config");
         assert_eq!(site.running_config, None);
+
+        // k3s beside a containerd of its own, named by the admin.
+        let (_k3s_dir, k3s_node) = node_with(&[("/etc/systemd/system/k3s.service", "[Service]\n")]);
+        assert_eq!(Site::find(&k3s_node, &settings(), None).flavor.name, "k3s");
+        let admin = Settings {
+            containerd_config: Some(PathBuf::from(DEFAULT_CONFIG)),
+            ..settings()
+        };
+        assert_eq!(
+            Site::find(&k3s_node, &admin, None).flavor.name,
+            "containerd"
+        );
 
         // Neither: containerd's default; the admin's setting wins over all.
         let site = Site::find(&node, &settings(), None);

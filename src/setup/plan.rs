@@ -116,8 +116,10 @@ fn containerd_changes(facts: &Facts) -> Result<Vec<Change>, Error> {
             };
             let Some((_, text)) = decoded(facts, config)? else {
                 return Err(refuse(format!(
-                    "it has not written it yet: start {} once, then run enable again",
-                    flavor.name
+                    "it has not written it yet: start {0} once, then run enable again \
+                     (or, if {0} uses a containerd of its own, name that one's config as containerd_config in {1})",
+                    flavor.name,
+                    Layout::settings_file().display()
                 )));
             };
             let written = containerd::ConfigFile::parse(&text).map_err(|e| Error::at(config, e))?;
