@@ -141,9 +141,10 @@ E2E_DEBS := apache2-utils libc6-dev python3 python3-venv strace curl debootstrap
 E2E_CRI_REQUIREMENTS := grpcio==1.68.1 grpcio-tools==1.68.1
 NYDUS_RS_DIR = $(TEST_CACHE)/nydus-rs-2.2.0
 # The Debian suites whose containerd the end-to-end test runs a node of
-# (make test-e2e SUITES="sid" for one); bookworm-systemd is a bookworm node
+# (make test-e2e SUITES="sid" for one); sid-k3s is the sid node with containerd
+# laid out as k3s runs it (tests/e2e/run.sh); bookworm-systemd is a bookworm node
 # booted with systemd (tests/e2e/systemd-node.sh).
-SUITES ?= bookworm trixie sid bookworm-systemd
+SUITES ?= bookworm trixie sid sid-k3s bookworm-systemd
 RUN_E2E = NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) SUITES="$(SUITES)" tests/e2e/run.sh
 # Cached between runs on this machine: Debian's containerd of three releases
 # and sid's nydus-snapshotter, unpacked (not installed), and the lifecycle

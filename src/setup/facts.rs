@@ -176,7 +176,12 @@ impl Facts {
             .and_then(|settings| settings.as_ref().ok())
             .map(|settings| PathBuf::from(&settings.helper))
             .filter(|helper| helper.is_absolute());
-        let probes = Probes::gather(node, layout.helper(), named_helper.as_deref());
+        let probes = Probes::gather(
+            node,
+            layout.helper(),
+            named_helper.as_deref(),
+            running.as_ref(),
+        );
         Ok(Facts {
             helper: layout.helper().to_path_buf(),
             settings,
@@ -269,8 +274,13 @@ fn release(
 }
 
 impl Probes {
-    fn gather(node: &NodeFs, helper: &Path, named_helper: Option<&Path>) -> Probes {
-        let (search_path, search_path_of) = probe::containerd_search_path(node);
+    fn gather(
+        node: &NodeFs,
+        helper: &Path,
+        named_helper: Option<&Path>,
+        running: Option<&probe::Running>,
+    ) -> Probes {
+        let (search_path, search_path_of) = probe::containerd_search_path(running);
         let path_lookup = probe::find_program(node, HELPER_NAME, &search_path);
         Probes {
             helper_canonical: node.canonical(helper),

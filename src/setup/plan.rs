@@ -183,12 +183,16 @@ fn containerd_changes(facts: &Facts) -> Result<Vec<Change>, Error> {
 /// directory it imports), as containerd reads it.
 fn containerd_target(facts: &Facts, path: &Path) -> Result<containerd::Target, Error> {
     let config = decoded(facts, path)?;
-    containerd::target(
-        facts.containerd_version(),
-        path,
-        config.as_ref().map(|(_, text)| text.as_str()),
-    )
-    .map_err(|refusal| match refusal {
+    target_for_text(facts, path, config.as_ref().map(|(_, text)| text.as_str()))
+}
+
+/// The same for the file at `path` holding `text`.
+fn target_for_text(
+    facts: &Facts,
+    path: &Path,
+    text: Option<&str>,
+) -> Result<containerd::Target, Error> {
+    containerd::target(facts.containerd_version(), path, text).map_err(|refusal| match refusal {
         containerd::Refusal::UnknownRelease => Error::new(refusal.to_string()),
         containerd::Refusal::Config(why) => Error::at(path, why),
     })
@@ -232,7 +236,8 @@ fn copy_to_etc(facts: &Facts) -> Result<Vec<Change>, Error> {
             "containerd is started with this file, which does not exist: fix containerd's unit first",
         ));
     };
-    let target = containerd_target(facts, copy)?;
+    // The copy holds the file's text: switched as that text reads.
+    let target = target_for_text(facts, copy, Some(&text))?;
     if target.path != copy {
         // It imports a drop-in directory: that is where the switch goes.
         return in_config(facts, config);

@@ -142,8 +142,8 @@ fn debian_upstream_version(text: &str) -> Option<Version> {
 
 /// The PATH containerd runs with: that of the running daemon when there is
 /// one on this machine, else systemd's default for services.
-pub fn containerd_search_path(node: &NodeFs) -> (Vec<PathBuf>, &'static str) {
-    if let Some(path) = running_containerd(node).and_then(|running| running.path) {
+pub fn containerd_search_path(running: Option<&Running>) -> (Vec<PathBuf>, &'static str) {
+    if let Some(path) = running.and_then(|running| running.path.clone()) {
         return (path, "the running containerd");
     }
     (service_path(), "systemd's default for services")
@@ -160,12 +160,15 @@ pub fn running_containerd(node: &NodeFs) -> Option<Running> {
     if !node.is_host_root() {
         return None;
     }
+    // Ours: named containerd, and in this root (from a chroot, /proc shows
+    // the host's processes too, whose root is not ours).
     let dir = fs::read_dir("/proc")
         .ok()?
         .flatten()
         .map(|e| e.path())
         .find(|dir| {
             fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim_end() == "containerd")
+                && fs::read_link(dir.join("root")).is_ok_and(|root| root == Path::new("/"))
         })?;
     let words = |bytes: Vec<u8>| -> Vec<String> {
         bytes
