@@ -155,7 +155,15 @@ pub fn status(facts: &Facts) -> Status {
     problem(
         containerd_switched == Some(false),
         format!(
-            "containerd does not use the nydus snapshotter for CRI ({}): {enable_advice}",
+            "containerd does not use the nydus snapshotter{} ({}): {enable_advice}",
+            if containerd_effective
+                .as_ref()
+                .is_some_and(|e| e.cri_disabled)
+            {
+                ""
+            } else {
+                " for CRI"
+            },
             containerd_effective
                 .as_ref()
                 .map(missing_containerd_settings)
@@ -251,6 +259,10 @@ fn missing_containerd_settings(effective: &containerd::Effective) -> String {
     let mut missing = Vec::new();
     if effective.nydus_plugin_address.is_none() {
         missing.push("no [proxy_plugins.nydus] snapshot plugin".to_string());
+    }
+    if effective.cri_disabled {
+        // CRI is off: its keys mean nothing.
+        return missing.join(", ");
     }
     if effective.snapshotter.as_deref() != Some("nydus") {
         missing.push(format!(
