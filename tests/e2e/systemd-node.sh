@@ -21,6 +21,7 @@ set -euo pipefail
 BASE_SUITE=bookworm
 source "$(dirname "$0")/../lifecycle/lib.sh"
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/flatcar-layout.sh"
 # The cached tree: bookworm minbase with systemd as init (made from the
 # lifecycle tests' cached chroot, once).
 NODE_TAR=$CACHE/bookworm-systemd.tgz
@@ -331,8 +332,11 @@ step "8. Outside: how the helper was called, and that it printed nothing"
 cp "$ROOT/srv/trace" "$WORK/trace"
 check_helper_calls "$WORK/trace" 2 containerd
 
-step "9. Teardown through CRI, apt-get remove of the switched node's package, power off"
+step "9. The node laid out as Flatcar runs containerd (config under /usr): switched and back through its unit"
 check "CRI stops and removes every container and pod, and removes the images" quietly "$WORK/teardown.log" cri teardown
+flatcar_layout
+
+step "10. apt-get remove of the switched node's package, power off"
 check "apt-get remove nydus-overlayfs" quietly "$WORK/remove.log" node apt-get remove -q -y nydus-overlayfs
 grep '^nydus-overlayfs-setup:' "$WORK/remove.log" | sed 's/^/    /'
 check "its prerm restored containerd's config.toml byte for byte" cmp "$WORK/config.before.toml" "$ROOT/etc/containerd/config.toml"
@@ -344,7 +348,8 @@ check "containerd is no longer ordered after nydus-snapshotter" bash -c '! grep 
 check "no nydusd is left in the node" bash -c '! pgrep -f /usr/local/libexec/nydusd --ns "$1" --nslist pid >/dev/null' - "$LEADER"
 node journalctl --no-pager -o short-iso >"$WORK/journal.log"
 for log in boot.log apt.log install.log status.log disable-restart.log enable-restart.log status-again.log pull.log \
-    pull-probe.log run.log teardown.log remove.log journal.log; do
+    pull-probe.log run.log teardown.log remove.log journal.log flatcar-disable-first.log flatcar-enable.log \
+    flatcar-status.log flatcar-teardown.log flatcar-disable.log flatcar-back.log; do
     check_no_credential "$WORK/$log"
 done
 check_no_credential "$ROOT/var/log/pods"
