@@ -149,7 +149,7 @@ fn containerd_changes(facts: &Facts) -> Result<Vec<Change>, Error> {
                         .version
                 }
                 None => containerd::rendered_version(facts.containerd_version())
-                    .ok_or_else(|| Error::new(containerd::Refusal::UnknownRelease.to_string()))?,
+                    .ok_or_else(|| Error::new(unknown_release(facts)))?,
             };
             let inline = containerd::inline_edit(version);
             let toml = inline.apply(None).map_err(Error::new)?;
@@ -193,7 +193,7 @@ fn target_for_text(
     text: Option<&str>,
 ) -> Result<containerd::Target, Error> {
     containerd::target(facts.containerd_version(), path, text).map_err(|refusal| match refusal {
-        containerd::Refusal::UnknownRelease => Error::new(refusal.to_string()),
+        containerd::Refusal::UnknownRelease => Error::new(unknown_release(facts)),
         containerd::Refusal::Config(why) => Error::at(path, why),
     })
 }
@@ -278,6 +278,19 @@ fn copy_to_etc(facts: &Facts) -> Result<Vec<Change>, Error> {
         &Desired::Whole(unit_drop_in.into_bytes()),
     )?);
     Ok(changes)
+}
+
+/// Why containerd's release is needed and unknown, and what to do: on a
+/// flavor with a containerd of its own, that one did not say.
+fn unknown_release(facts: &Facts) -> String {
+    match facts.site.flavor.containerd_programs {
+        [] => containerd::Refusal::UnknownRelease.to_string(),
+        programs => format!(
+            "cannot tell the version of {}'s containerd ({} did not say): pass --containerd-version",
+            facts.site.flavor.name,
+            programs.join(" or ")
+        ),
+    }
 }
 
 /// What a file should hold once switched.
