@@ -1,6 +1,6 @@
 # nydus-overlayfs — build, test, package and install.
 #
-#   make package   .deb and .rpm in target/debian/ and target/generate-rpm/, lint-clean
+#   make package   .deb and .rpm in target/debian/ and target/generate-rpm/, lint-clean (MAINTAINER=…)
 #   make package ARCH=arm64 | package-all   the same for arm64 in target/arm64/ (root), or for both
 #   make check     fast checks, no root: fmt, clippy (xtask too), and the tests that need neither root nor packages
 #   make repo      signed APT and RPM repositories of them in target/repo/ (REPO_KEY=…)
@@ -39,6 +39,13 @@ MOUNTHELPERDIR ?= $(SBINDIR)
 GZIP_MAN ?= no
 # yes: install the lintian overrides (Debian packages only).
 LINTIAN_OVERRIDES ?= no
+
+# The .deb's Maintainer: field and its changelog's trailer name whoever
+# builds it: make package MAINTAINER="Name <address>" (docs/packages.md). The
+# default's domain is under .invalid (RFC 2606), which never resolves: it
+# passes for no one's address.
+MAINTAINER ?= MAINTAINER not set <maintainer@unset.invalid>
+export MAINTAINER
 
 # Reproducible packages (tests/repro/packages.sh): the same commit makes
 # bit-identical .deb and .rpm whatever the build's path, time, time zone,
@@ -222,7 +229,9 @@ package: deps-package
 	rm -rf $(PKGROOT) $(OUT)/debian $(OUT)/generate-rpm
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(PKGROOT)/deb $(DEB_LAYOUT)
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(PKGROOT)/rpm $(RPM_LAYOUT)
-	$(CARGO) deb --no-build --locked $(DEB_ARGS) --output $(OUT)/debian
+	awk '/^ -- / { print " -- " ENVIRON["MAINTAINER"] substr($$0, index($$0, ">  ") + 1); next } { print }' \
+		debian/changelog >target/debian-changelog
+	$(CARGO) deb --no-build --locked $(DEB_ARGS) --maintainer "$$MAINTAINER" --output $(OUT)/debian
 	$(CARGO) xtask rpm-metadata $(PKGROOT)/rpm $(OUT)/rpm-metadata.toml
 	mkdir -p $(OUT)/generate-rpm
 	$(CARGO) generate-rpm --metadata-overwrite $(OUT)/rpm-metadata.toml --arch $(RPM_ARCH) --output $(OUT)/generate-rpm
