@@ -65,7 +65,7 @@ REMAP_PATHS := --remap-path-prefix=$(CURDIR)=/build/nydus-overlayfs --remap-path
 
 # The binaries are linked statically (glibc's crt-static): the helper starts
 # once per container, and dynamic loading made it 1.33x the floor instead of
-# 1.05x (make bench; README, Performance). The flag must reach only the
+# 1.05x (make bench; docs/performance.md). The flag must reach only the
 # target's artifacts, not proc-macros, hence --target even for the host.
 #
 # ARCH: the Debian architecture to build and package for; the host's by
@@ -157,8 +157,8 @@ RUN_E2E = NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) SUITES="$(SUITES)" tests/e2e/
 # tests' debootstrap chroot.
 TEST_CACHE ?= /var/cache/nydus-overlayfs-tests
 
-# make repo: the signed APT and RPM repositories in REPO_DIR (README,
-# Installing from a repository): apt-ftparchive (apt-utils) for APT,
+# make repo: the signed APT and RPM repositories in REPO_DIR
+# (docs/packages.md, Repositories): apt-ftparchive (apt-utils) for APT,
 # rpmsign (rpm) and createrepo_c (createrepo-c) for RPM, gpg to sign.
 # REPO_KEY: a secret key file or a GnuPG home; without it an ephemeral key
 # signs this one build (and make-repo says so).
@@ -293,7 +293,7 @@ test: deps-test deps-e2e package
 	tests/repro/packages.sh
 	$(RUN_E2E)
 
-# The emulated tier (README, Architectures): the arm64 packages built, their
+# The emulated tier (docs/packages.md, Architectures): the arm64 packages built, their
 # unit tests run by qemu-user as cargo's runner, the arm64 helper mounting
 # through its mount(2) path under qemu (which has no fsopen), and the .deb
 # (apt) and the .rpm (rpm --root) in an arm64 Debian chroot whose programs
