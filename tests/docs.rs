@@ -2,7 +2,8 @@
 //! and docs/*.md leads to a file that exists and, with `#anchor`, to a heading
 //! that file has (anchors as GitHub makes them); and every fenced block marked
 //! runnable (info string `sh runnable`, docs/development.md) is closed, so that
-//! tests/lifecycle/deb.sh, which runs them, reads each one whole.
+//! tests/lifecycle/deb.sh, which runs them, reads each one whole; and the
+//! README stays short, with the set-up commands on its first screen.
 //!
 //! No root, no network, no build products: `make check` runs it.
 
@@ -239,6 +240,26 @@ fn every_runnable_block_is_closed() {
     }
     // The README's install/switch/check/undo commands are the first of them.
     assert!(total > 0, "no runnable block in README.md or docs/");
+}
+
+/// The README stays a front page: about 150 lines at most, and the two
+/// set-up commands (the ones .ci/run and a new contributor run) on its first
+/// screen.
+#[test]
+fn the_readme_is_a_front_page() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().collect();
+    assert!(
+        lines.len() <= 150,
+        "README.md has {} lines: move detail into docs/",
+        lines.len()
+    );
+    for command in ["make package", "make test"] {
+        assert!(
+            lines.iter().take(30).any(|l| l.starts_with(command)),
+            "README.md: `{command}` is not on the first screen (30 lines)"
+        );
+    }
 }
 
 /// The checker itself finds what it must: a tree with one good and several
