@@ -1,6 +1,6 @@
 # nydus-overlayfs — build, test, package and install.
 #
-#   make package   .deb and .rpm in target/debian/ and target/generate-rpm/, lint-clean
+#   make package   .deb and .rpm in target/debian/ and target/generate-rpm/, lint-clean (MAINTAINER=…)
 #   make package ARCH=arm64 | package-all   the same for arm64 in target/arm64/ (root), or for both
 #   make check     fast checks, no root: fmt, clippy (xtask too), and the tests that need neither root nor packages
 #   make repo      signed APT and RPM repositories of them in target/repo/ (REPO_KEY=…)
@@ -40,6 +40,13 @@ GZIP_MAN ?= no
 # yes: install the lintian overrides (Debian packages only).
 LINTIAN_OVERRIDES ?= no
 
+# The .deb's Maintainer: field and its changelog's trailer name whoever
+# builds it: make package MAINTAINER="Name <address>" (docs/packages.md). The
+# default's domain is under .invalid (RFC 2606), which never resolves: it
+# passes for no one's address.
+MAINTAINER ?= MAINTAINER not set <maintainer@unset.invalid>
+export MAINTAINER
+
 # Reproducible packages (tests/repro/packages.sh): the same commit makes
 # bit-identical .deb and .rpm whatever the build's path, time, time zone,
 # umask and locale. cargo-deb and cargo-generate-rpm date every file, the
@@ -58,7 +65,7 @@ REMAP_PATHS := --remap-path-prefix=$(CURDIR)=/build/nydus-overlayfs --remap-path
 
 # The binaries are linked statically (glibc's crt-static): the helper starts
 # once per container, and dynamic loading made it 1.33x the floor instead of
-# 1.05x (make bench; README, Performance). The flag must reach only the
+# 1.05x (make bench; docs/performance.md). The flag must reach only the
 # target's artifacts, not proc-macros, hence --target even for the host.
 #
 # ARCH: the Debian architecture to build and package for; the host's by
@@ -151,8 +158,8 @@ RUN_E2E = NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) SUITES="$(SUITES)" tests/e2e/
 # tests' debootstrap chroot.
 TEST_CACHE ?= /var/cache/nydus-overlayfs-tests
 
-# make repo: the signed APT and RPM repositories in REPO_DIR (README,
-# Installing from a repository): apt-ftparchive (apt-utils) for APT,
+# make repo: the signed APT and RPM repositories in REPO_DIR
+# (docs/packages.md, Repositories): apt-ftparchive (apt-utils) for APT,
 # rpmsign (rpm) and createrepo_c (createrepo-c) for RPM, gpg to sign.
 # REPO_KEY: a secret key file or a GnuPG home; without it an ephemeral key
 # signs this one build (and make-repo says so).
@@ -223,7 +230,9 @@ package: deps-package
 	rm -rf $(PKGROOT) $(OUT)/debian $(OUT)/generate-rpm
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(PKGROOT)/deb $(DEB_LAYOUT)
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(PKGROOT)/rpm $(RPM_LAYOUT)
-	$(CARGO) deb --no-build --locked $(DEB_ARGS) --output $(OUT)/debian
+	awk '/^ -- / { print " -- " ENVIRON["MAINTAINER"] substr($$0, index($$0, ">  ") + 1); next } { print }' \
+		debian/changelog >target/debian-changelog
+	$(CARGO) deb --no-build --locked $(DEB_ARGS) --maintainer "$$MAINTAINER" --output $(OUT)/debian
 	$(CARGO) xtask rpm-metadata $(PKGROOT)/rpm $(OUT)/rpm-metadata.toml
 	mkdir -p $(OUT)/generate-rpm
 	$(CARGO) generate-rpm --metadata-overwrite $(OUT)/rpm-metadata.toml --arch $(RPM_ARCH) --output $(OUT)/generate-rpm
@@ -285,7 +294,7 @@ test: deps-test deps-e2e package
 	tests/repro/packages.sh
 	$(RUN_E2E)
 
-# The emulated tier (README, Architectures): the arm64 packages built, their
+# The emulated tier (docs/packages.md, Architectures): the arm64 packages built, their
 # unit tests run by qemu-user as cargo's runner, the arm64 helper mounting
 # through its mount(2) path under qemu (which has no fsopen), and the .deb
 # (apt) and the .rpm (rpm --root) in an arm64 Debian chroot whose programs

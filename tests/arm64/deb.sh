@@ -4,7 +4,7 @@
 # binfmt_misc in a private user namespace): install pulls fuse3 and registers
 # the type, a mount through the chroot's own arm64 mount.fuse, the node
 # switched and restored byte for byte, and purge leaves nothing.
-# The mounts are made by this machine's (amd64) kernel: see README, Architectures.
+# The mounts are made by this machine's (amd64) kernel: see docs/packages.md, Architectures.
 # Run by `make test-arm64` (and so `make test`) as root after `make package ARCH=arm64`.
 source "$(dirname "$0")/lib.sh"
 run_emulated "$@"

@@ -46,7 +46,7 @@ if [ -z "${LIFECYCLE_WORK:-}" ]; then
         skip "systemd-nspawn is not installed (Debian's systemd-container; make deps-e2e installs it)"
     [ -c /dev/fuse ] || skip "no /dev/fuse: nydusd in the node needs FUSE"
     awk '$3 == "cgroup" && $4 ~ /(^|,)cpu(,|$)/' /proc/self/mounts | grep -q . ||
-        skip "no cgroup v1 cpu controller: this test's node is made for a host with v1 controllers (see the README)"
+        skip "no cgroup v1 cpu controller: this test's node is made for a host with v1 controllers (see docs/development.md)"
     require_e2e_parts
 fi
 run_isolated "$@"

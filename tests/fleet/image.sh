@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The image-builder recipe of the README, step by step: a root filesystem
+# The image-builder recipe of docs/fleets.md, step by step: a root filesystem
 # from debootstrap, containerd and nydus-snapshotter's config in it, the
 # opt-in, then the package installed with apt in the chroot. The image comes
 # out switched, and is checked offline for what a booted node would see.

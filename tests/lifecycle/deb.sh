@@ -19,8 +19,12 @@ listing >"$LIFECYCLE_WORK/before-install"
 check "containerd is installed and systemd does not run" \
     test -x "$ROOT/usr/bin/containerd" -a ! -d "$ROOT/run/systemd/system"
 
-step "1. apt-get install ./nydus-overlayfs.deb pulls fuse3 and succeeds without systemd"
-check "apt-get install succeeds" in_chroot apt-get install -q -y /tmp/nydus-overlayfs.deb
+step "1. The commands README.md and docs/ show as runnable: install, switch, check, undo"
+# The first installs the package (pulling fuse3, without systemd); they end
+# with the node switched back.
+run_documented_commands
+check "containerd's config.toml is as before" cmp "$ROOT/etc/containerd/config.toml" "$LIFECYCLE_WORK/containerd-config.orig"
+check "nydus-snapshotter's config.toml is as before" cmp "$ROOT/etc/nydus/config.toml" "$LIFECYCLE_WORK/nydus-config.orig"
 check "fuse3 came with it" in_chroot dpkg-query -W -f='${Status}' fuse3
 for file in /usr/sbin/nydus-overlayfs:755 /usr/sbin/nydus-overlayfs-setup:755 \
     /etc/nydus-overlayfs/setup.toml:644 /usr/share/nydus-overlayfs/containerd/nydus-snapshotter.toml:644 \

@@ -152,3 +152,39 @@ repack_deb_at_version() {
     sed -i "s/^Version: .*/Version: $version/" "$tree/DEBIAN/control"
     dpkg-deb -b --root-owner-group "$tree" "$out" >/dev/null
 }
+
+# runnable_blocks DIR FILE...: the fenced blocks of the Markdown FILEs whose
+# info string is "sh runnable" (docs/development.md), in order, each as
+# DIR/NNN (its lines) and DIR/NNN.where (FILE:LINE of its opening fence).
+runnable_blocks() {
+    local dir=$1
+    shift
+    mkdir -p "$dir"
+    awk -v dir="$dir" '
+        FNR == 1 { open = 0 }
+        !open && /^[ ]*```+[ ]*sh[ ]+runnable[ ]*$/ {
+            open = 1; n++; out = sprintf("%s/%03d", dir, n)
+            print FILENAME ":" FNR >(out ".where"); close(out ".where")
+            printf "" >out
+            next
+        }
+        open && /^[ ]*```+[ ]*$/ { open = 0; close(out); next }
+        open { print >out }
+    ' "$@"
+}
+
+# run_documented_commands: every runnable block of README.md and docs/*.md,
+# in that order, as root in the chroot under bash -e, from /tmp/docs, where
+# the .deb is under its own file name; one check each.
+run_documented_commands() {
+    local blocks=$LIFECYCLE_WORK/runnable block
+    (cd "$REPO" && runnable_blocks "$blocks" README.md docs/*.md)
+    mkdir -p "$ROOT/tmp/docs"
+    cp "$DEB" "$ROOT/tmp/docs/"
+    for block in "$blocks"/[0-9][0-9][0-9]; do
+        echo "-- $(cat "$block.where"):"
+        sed 's/^/   $ /' "$block"
+        check "the commands at $(cat "$block.where") run" \
+            in_chroot bash -e -o pipefail -c "cd /tmp/docs; $(cat "$block")"
+    done
+}
