@@ -151,7 +151,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation, Sto
 /// `SOURCE TARGET -o OPTIONS [-o OPTIONS]... [-t TYPE]`, read without clap:
 /// clap builds its whole command (every flag and help text) and then
 /// parses, on every call, and that was two thirds of the helper's own
-/// instructions per mount (README, Performance). Only words clap reads the
+/// instructions per mount (docs/performance.md). Only words clap reads the
 /// same way are taken here: no word but the flags starts with '-', none is
 /// empty, -t at most once. Anything else, every error included, goes to
 /// clap (tests::common_shape_reads_as_clap_reads_it).

@@ -5,7 +5,7 @@
 //! every container's: with `no_main`, glibc calls this `main` directly and
 //! std's runtime set-up (main-thread stack guard probing, which reads
 //! /proc/self/maps, and a signal stack) is skipped. std works as usual:
-//! glibc hands it the arguments before `main` (see README, Performance).
+//! glibc hands it the arguments before `main` (see docs/performance.md).
 #![no_main]
 
 use std::ffi::{c_char, c_int};

@@ -407,7 +407,7 @@ pub fn split_escaped(text: &[u8], separator: u8) -> impl Iterator<Item = &[u8]> 
 /// Where `a` or `b` first occurs in `text`, eight bytes at a time: the
 /// helper is built for size (opt-level "z"), which leaves a byte loop
 /// unvectorized, and a lowerdir of 500 long layer paths is ~100 KB scanned
-/// twice (make bench; README, Performance).
+/// twice (make bench; docs/performance.md).
 fn find_either(text: &[u8], a: u8, b: u8) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
