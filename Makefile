@@ -213,6 +213,9 @@ install: build man
 		$(DESTDIR)$(SYSTEMDUNITDIR)/containerd.service.d/nydus-overlayfs.conf
 	install -D -m 644 packaging/modules-load.d/nydus-overlayfs.conf $(DESTDIR)$(MODULESLOADDIR)/nydus-overlayfs.conf
 	install -D -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	@# The manual the README links to, beside it, so that its links lead somewhere.
+	install -d $(DESTDIR)$(DOCDIR)/docs
+	install -m 644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
 	$(if $(LICENSEDIR),install -D -m 644 LICENSE $(DESTDIR)$(LICENSEDIR)/LICENSE)
 	$(if $(filter yes,$(LINTIAN_OVERRIDES)),install -D -m 644 packaging/lintian-overrides \
 		$(DESTDIR)$(DATADIR)/lintian/overrides/nydus-overlayfs)

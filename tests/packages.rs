@@ -349,6 +349,7 @@ fn rpm_erase_removes_our_directories_only() {
             "/etc/nydus-overlayfs",
             "/usr/lib/systemd/system/containerd.service.d",
             "/usr/share/doc/nydus-overlayfs",
+            "/usr/share/doc/nydus-overlayfs/docs",
             "/usr/share/licenses/nydus-overlayfs",
             "/usr/share/nydus-overlayfs",
             "/usr/share/nydus-overlayfs/containerd",
@@ -374,7 +375,7 @@ fn rpm_erase_removes_our_directories_only() {
 /// The files of the repository and of the build that are there to be
 /// installed: whole directories of packaging inputs, the generated man pages
 /// and completions (`cargo xtask`, which `make package` runs), the settings
-/// file, the README. Derived from the tree, not listed: a new drop-in is
+/// file, the README and the manual in docs/. Derived from the tree, not listed: a new drop-in is
 /// checked as soon as it is added.
 fn installable_sources() -> Vec<PathBuf> {
     let mut sources = vec![
@@ -382,6 +383,7 @@ fn installable_sources() -> Vec<PathBuf> {
         repo().join("README.md"),
     ];
     let mut dirs: Vec<PathBuf> = [
+        "docs",
         "packaging/containerd",
         "packaging/modules-load.d",
         "systemd",
