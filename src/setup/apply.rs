@@ -7,9 +7,6 @@
 //! each file atomically; a failed write puts back every file already
 //! written and the journal as it was.
 
-use std::io;
-use std::process::Command;
-
 use super::error::Error;
 use super::facts::{ENTRIES, Facts, GivenReleases};
 use super::journal::Journal;
@@ -17,7 +14,9 @@ use super::layout::Layout;
 use super::lock::{NodeLock, WAIT_LIMIT};
 use super::plan::{self, Action, Change, Plan};
 use super::probe;
+use super::restart::{self, Outcome};
 use super::rootfs::{Missing, NodeFs};
+use std::io;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Switch {
@@ -157,22 +156,28 @@ fn undo(node: &NodeFs, journal: &Journal, change: &Change) {
     };
 }
 
-/// Restarts nydus-snapshotter, then containerd, where they run under
-/// systemd on this machine; returns what it did, or why not.
-pub fn restart_services(node: &NodeFs) -> Result<String, Error> {
+/// Restarts, of the node's units (nydus-snapshotter, then containerd),
+/// each that runs and reads a file changed since it started, unless the
+/// restart would take running containers' filesystems down and
+/// `break_running` is not given (restart.rs). One line per unit for stdout;
+/// the refusals, one line each, for stderr.
+pub fn restart_services(
+    node: &NodeFs,
+    facts: &Facts,
+    break_running: bool,
+) -> Result<(Vec<String>, Vec<String>), Error> {
     if !probe::systemd_runs(node) {
-        return Ok("no restart: systemd does not run this node".to_string());
+        return Ok((
+            vec!["no restart: systemd does not run this node".to_string()],
+            Vec::new(),
+        ));
     }
-    for unit in ["nydus-snapshotter.service", "containerd.service"] {
-        let status = Command::new("systemctl")
-            .args(["try-restart", unit])
-            .status()
-            .map_err(|e| Error::new(format!("cannot run systemctl: {e}")))?;
-        if !status.success() {
-            return Err(Error::new(format!(
-                "systemctl try-restart {unit} failed; see journalctl -u {unit}"
-            )));
+    let (mut done, mut refused) = (Vec::new(), Vec::new());
+    for (unit, outcome) in restart::restart(node, &restart::node_units(facts), break_running)? {
+        match outcome {
+            Outcome::Refused(_) => refused.push(outcome.describe(&unit)),
+            _ => done.push(outcome.describe(&unit)),
         }
     }
-    Ok("restarted nydus-snapshotter and containerd (where running)".to_string())
+    Ok((done, refused))
 }

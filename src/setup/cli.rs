@@ -26,7 +26,11 @@ they do not change (comments, order, line endings, mode, owner), follow links to
 file they lead to (the link stays a link), are written atomically, and are journaled \
 in /var/lib/nydus-overlayfs so that disable restores each file byte for byte (or, if \
 it was edited since, removes only our settings). One run at a time changes a node: \
-another waits for it. Nothing is restarted unless --restart is given.
+another waits for it. Nothing is restarted unless --restart is given; then a service \
+is restarted only if a file it reads changed since it started, and nydus-snapshotter \
+not when stopping it would take down the filesystems of running containers (its \
+KillMode kills the nydusd serving them, or its config has cleanup_on_close = true): \
+that restart is refused, with why and what to do, and the exit status is 5.
 
 With --root DIR, every path is the node's under DIR: links are followed as the \
 node would follow them and nothing outside DIR is read or written.
@@ -80,18 +84,24 @@ pub struct SetupArgs {
 pub enum Action {
     /// Switch the node to nydus-overlayfs (twice changes nothing)
     Enable {
-        /// Then restart nydus-snapshotter and containerd if something changed
+        /// Then restart nydus-snapshotter and containerd, each only if a file it reads changed since it started, and nydus-snapshotter only if that keeps running containers' filesystems up
         #[arg(long)]
         restart: bool,
+        /// With --restart: restart nydus-snapshotter even when that takes down the filesystems of running containers
+        #[arg(long, requires = "restart")]
+        break_running_containers: bool,
         /// Print what would change, and change nothing
         #[arg(long, conflicts_with = "restart")]
         dry_run: bool,
     },
     /// Undo enable: restore every file it changed, remove what it added
     Disable {
-        /// Then restart nydus-snapshotter and containerd if something changed
+        /// Then restart nydus-snapshotter and containerd, each only if a file it reads changed since it started, and nydus-snapshotter only if that keeps running containers' filesystems up
         #[arg(long)]
         restart: bool,
+        /// With --restart: restart nydus-snapshotter even when that takes down the filesystems of running containers
+        #[arg(long, requires = "restart")]
+        break_running_containers: bool,
         /// Print what would change, and change nothing
         #[arg(long, conflicts_with = "restart")]
         dry_run: bool,
@@ -129,16 +139,26 @@ pub fn run(args: SetupArgs) -> Result<Exit, Error> {
         containerd: args.containerd_version,
         snapshotter: args.snapshotter_version,
     };
-    let (switch, restart, dry_run, unchanged) = match args.action {
-        Action::Enable { restart, dry_run } => (
+    let (switch, restart, break_running, dry_run, unchanged) = match args.action {
+        Action::Enable {
+            restart,
+            break_running_containers,
+            dry_run,
+        } => (
             Switch::Enable,
             restart,
+            break_running_containers,
             dry_run,
             "already switched; nothing changed",
         ),
-        Action::Disable { restart, dry_run } => (
+        Action::Disable {
+            restart,
+            break_running_containers,
+            dry_run,
+        } => (
             Switch::Disable,
             restart,
+            break_running_containers,
             dry_run,
             "nothing to undo; nothing changed",
         ),
@@ -152,7 +172,11 @@ pub fn run(args: SetupArgs) -> Result<Exit, Error> {
             return Ok(status.state.exit());
         }
         Action::PackageConfigure => return Ok(report_lines(package::configure(&node, &layout))),
-        Action::PackageRemove => return Ok(report_lines(package::remove(&node, &layout))),
+        Action::PackageRemove => {
+            let (lines, exit) = package::remove(&node, &layout);
+            report_lines(lines);
+            return Ok(exit);
+        }
     };
     let plan = apply::run(&node, &layout, given, switch, dry_run)?;
     if plan.is_empty() {
@@ -163,11 +187,28 @@ pub fn run(args: SetupArgs) -> Result<Exit, Error> {
         for change in &plan.changes {
             println!("{}", change.describe(true));
         }
-        if restart {
-            println!("{}", apply::restart_services(&node)?);
-        } else {
-            println!("restart nydus-snapshotter and containerd to apply (or pass --restart)");
+    }
+    // Even when nothing changed now: a file may have changed since a unit
+    // started (an enable without --restart, the package's, the admin's).
+    if restart {
+        let facts = Facts::gather(&node, &layout, given)?;
+        let (done, refused) = apply::restart_services(&node, &facts, break_running)?;
+        done.iter().for_each(|line| println!("{line}"));
+        refused
+            .iter()
+            .for_each(|line| eprintln!("nydus-overlayfs-setup: {line}"));
+        if !refused.is_empty() {
+            return Ok(Exit::RestartRefused);
         }
+    } else if !plan.is_empty() && !dry_run {
+        println!(
+            "to apply it, run 'nydus-overlayfs-setup {} --restart': it restarts what needs it, without taking running containers' filesystems down",
+            if switch == Switch::Enable {
+                "enable"
+            } else {
+                "disable"
+            }
+        );
     }
     Ok(Exit::Done)
 }
