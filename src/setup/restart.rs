@@ -253,10 +253,18 @@ fn observe(node: &NodeFs, unit: &Unit, clocks: &Clocks) -> Observed {
         .collect();
     let hazard = unit.guard.as_ref().and_then(|guard| {
         let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let main_pid: u32 = prop("MainPID").parse().unwrap_or(0);
+        // The unit's cgroup as this process sees the others' (systemd's
+        // ControlGroup is relative to its own root, which a container's
+        // /proc may not share): where its main process is.
+        let control_group = fs::read_to_string(format!("/proc/{main_pid}/cgroup"))
+            .ok()
+            .and_then(|text| systemd_cgroup(&text).map(str::to_string))
+            .unwrap_or_else(|| prop("ControlGroup").to_string());
         let unit_cgroup = UnitCgroup {
             kill_mode: prop("KillMode").to_string(),
-            control_group: prop("ControlGroup").to_string(),
-            main_pid: prop("MainPID").parse().unwrap_or(0),
+            control_group,
+            main_pid,
         };
         let root = node.canonical(&guard.root).unwrap_or(guard.root.clone());
         hazard(
@@ -458,23 +466,29 @@ fn unescape(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Whether a /proc/PID/cgroup text puts the process at or below `group` in
-/// the hierarchy systemd tracks units in (cgroup v2's, or v1's
-/// name=systemd).
+/// Whether a /proc/PID/cgroup text puts the process at or below `group`
+/// in the hierarchy systemd tracks units in.
 fn in_cgroup(cgroup: &str, group: &str) -> bool {
-    if group.is_empty() {
-        return false;
-    }
-    cgroup.lines().any(|line| {
-        let mut fields = line.splitn(3, ':');
-        let (_, controllers, path) = (fields.next(), fields.next(), fields.next());
-        matches!(controllers, Some("" | "name=systemd"))
-            && path.is_some_and(|p| {
-                p == group
-                    || p.strip_prefix(group)
-                        .is_some_and(|rest| rest.starts_with('/'))
-            })
-    })
+    !group.is_empty()
+        && systemd_cgroup(cgroup).is_some_and(|path| {
+            path == group
+                || path
+                    .strip_prefix(group)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+}
+
+/// The path in a /proc/PID/cgroup text of the hierarchy systemd tracks units
+/// in: cgroup v1's name=systemd, else cgroup v2's.
+fn systemd_cgroup(cgroup: &str) -> Option<&str> {
+    let path_of = |wanted: &str| {
+        cgroup.lines().find_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let (_, controllers, path) = (fields.next(), fields.next()?, fields.next()?);
+            (controllers == wanted).then_some(path)
+        })
+    };
+    path_of("name=systemd").or_else(|| path_of(""))
 }
 
 /// What a restart did to one unit.
@@ -903,6 +917,11 @@ mod tests {
             group
         ));
         assert!(!in_cgroup("0::/\n", ""));
+        // cgroup v1 (legacy): name=systemd tracks the unit, v2's line says /.
+        assert!(in_cgroup(
+            "1:name=systemd:/system.slice/nydus-snapshotter.service\n0::/\n",
+            group
+        ));
     }
 
     #[test]
