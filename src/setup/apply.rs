@@ -8,7 +8,6 @@
 //! written and the journal as it was.
 
 use std::io;
-use std::process::Command;
 
 use super::error::Error;
 use super::facts::{ENTRIES, Facts, GivenReleases};
@@ -17,6 +16,7 @@ use super::layout::Layout;
 use super::lock::{NodeLock, WAIT_LIMIT};
 use super::plan::{self, Action, Change, Plan};
 use super::probe;
+use super::restart::{self, Outcome};
 use super::rootfs::{Missing, NodeFs};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,52 +157,28 @@ fn undo(node: &NodeFs, journal: &Journal, change: &Change) {
     };
 }
 
-/// Reloads systemd if the plan changed a unit drop-in, then restarts
-/// nydus-snapshotter and the units that run containerd on this node (its
-/// flavor's: containerd.service, k3s.service…), where they run under
-/// systemd on this machine; returns what it did, or why not.
-pub fn restart_services(node: &NodeFs, plan: &Plan) -> Result<String, Error> {
+/// Restarts, of the node's units (nydus-snapshotter, then containerd),
+/// each that runs and reads a file changed since it started, unless the
+/// restart would take running containers' filesystems down and
+/// `break_running` is not given (restart.rs). One line per unit for stdout;
+/// the refusals, one line each, for stderr.
+pub fn restart_services(
+    node: &NodeFs,
+    facts: &Facts,
+    break_running: bool,
+) -> Result<(Vec<String>, Vec<String>), Error> {
     if !probe::systemd_runs(node) {
-        return Ok("no restart: systemd does not run this node".to_string());
+        return Ok((
+            vec!["no restart: systemd does not run this node".to_string()],
+            Vec::new(),
+        ));
     }
-    let systemctl = |args: &[&str]| -> Result<(), Error> {
-        let status = Command::new("systemctl")
-            .args(args)
-            .status()
-            .map_err(|e| Error::new(format!("cannot run systemctl: {e}")))?;
-        if status.success() {
-            return Ok(());
+    let (mut done, mut refused) = (Vec::new(), Vec::new());
+    for (unit, outcome) in restart::restart(node, &restart::node_units(facts), break_running)? {
+        match outcome {
+            Outcome::Refused(_) => refused.push(outcome.describe(&unit)),
+            _ => done.push(outcome.describe(&unit)),
         }
-        Err(Error::new(match args.last() {
-            Some(unit) if unit.ends_with(".service") => {
-                format!(
-                    "systemctl {} failed; see journalctl -u {unit}",
-                    args.join(" ")
-                )
-            }
-            _ => format!("systemctl {} failed", args.join(" ")),
-        }))
-    };
-    if plan.reload_systemd {
-        systemctl(&["daemon-reload"])?;
     }
-    let units: Vec<&str> = std::iter::once("nydus-snapshotter.service")
-        .chain(plan.units.iter().map(String::as_str))
-        .collect();
-    for unit in &units {
-        systemctl(&["try-restart", unit])?;
-    }
-    Ok(format!(
-        "{}restarted {} (where running)",
-        if plan.reload_systemd {
-            "reloaded systemd; "
-        } else {
-            ""
-        },
-        units
-            .iter()
-            .map(|u| u.trim_end_matches(".service"))
-            .collect::<Vec<_>>()
-            .join(" and ")
-    ))
+    Ok((done, refused))
 }

@@ -43,12 +43,15 @@ lead to (the link stays a link), are written atomically, and are journaled in \
 /var/lib/nydus-overlayfs so that disable restores each file byte for byte, removes \
 each file it created (or, if a file was edited since, removes only our settings, and \
 leaves a drop-in it wrote whole). One run at a time changes a node: another waits \
-for it. Nothing is restarted unless --restart is given; it restarts \
-nydus-snapshotter and the units that run containerd on that flavor of node \
-(containerd.service, k3s.service or k3s-agent.service, rke2-server.service or \
-rke2-agent.service, k0sworker.service or k0scontroller.service, \
-snap.microk8s.daemon-containerd.service), after a daemon-reload when a unit drop-in \
-changed.
+for it. Nothing is restarted unless --restart is given; then of nydus-snapshotter \
+and the units that run containerd on that flavor of node (containerd.service, \
+k3s.service or k3s-agent.service, rke2-server.service or rke2-agent.service, \
+k0sworker.service or k0scontroller.service, snap.microk8s.daemon-containerd.service) \
+each is restarted only if a file it reads changed since it started (after a \
+daemon-reload when systemd says its unit changed), and nydus-snapshotter not when \
+stopping it would take down the filesystems of running containers (its KillMode \
+kills the nydusd serving them, or its config has cleanup_on_close = true): that \
+restart is refused, with why and what to do, and the exit status is 5.
 
 With --root DIR, every path is the node's under DIR: links are followed as the \
 node would follow them and nothing outside DIR is read or written.
@@ -108,18 +111,24 @@ pub struct SetupArgs {
 pub enum Action {
     /// Switch the node to nydus-overlayfs (twice changes nothing)
     Enable {
-        /// Then restart nydus-snapshotter and containerd if something changed
+        /// Then restart nydus-snapshotter and containerd, each only if a file it reads changed since it started, and nydus-snapshotter only if that keeps running containers' filesystems up
         #[arg(long)]
         restart: bool,
+        /// With --restart: restart nydus-snapshotter even when that takes down the filesystems of running containers
+        #[arg(long, requires = "restart")]
+        break_running_containers: bool,
         /// Print what would change, and change nothing
         #[arg(long, conflicts_with = "restart")]
         dry_run: bool,
     },
     /// Undo enable: restore every file it changed, remove what it added
     Disable {
-        /// Then restart nydus-snapshotter and containerd if something changed
+        /// Then restart nydus-snapshotter and containerd, each only if a file it reads changed since it started, and nydus-snapshotter only if that keeps running containers' filesystems up
         #[arg(long)]
         restart: bool,
+        /// With --restart: restart nydus-snapshotter even when that takes down the filesystems of running containers
+        #[arg(long, requires = "restart")]
+        break_running_containers: bool,
         /// Print what would change, and change nothing
         #[arg(long, conflicts_with = "restart")]
         dry_run: bool,
@@ -157,16 +166,26 @@ pub fn run(args: SetupArgs) -> Result<Exit, Error> {
         containerd: args.containerd_version,
         snapshotter: args.snapshotter_version,
     };
-    let (switch, restart, dry_run, unchanged) = match args.action {
-        Action::Enable { restart, dry_run } => (
+    let (switch, restart, break_running, dry_run, unchanged) = match args.action {
+        Action::Enable {
+            restart,
+            break_running_containers,
+            dry_run,
+        } => (
             Switch::Enable,
             restart,
+            break_running_containers,
             dry_run,
             "already switched; nothing changed",
         ),
-        Action::Disable { restart, dry_run } => (
+        Action::Disable {
+            restart,
+            break_running_containers,
+            dry_run,
+        } => (
             Switch::Disable,
             restart,
+            break_running_containers,
             dry_run,
             "nothing to undo; nothing changed",
         ),
@@ -180,7 +199,11 @@ pub fn run(args: SetupArgs) -> Result<Exit, Error> {
             return Ok(status.state.exit());
         }
         Action::PackageConfigure => return Ok(report_lines(package::configure(&node, &layout))),
-        Action::PackageRemove => return Ok(report_lines(package::remove(&node, &layout))),
+        Action::PackageRemove => {
+            let (lines, exit) = package::remove(&node, &layout);
+            report_lines(lines);
+            return Ok(exit);
+        }
     };
     let plan = apply::run(&node, &layout, given, switch, dry_run)?;
     if plan.is_empty() {
@@ -191,30 +214,30 @@ pub fn run(args: SetupArgs) -> Result<Exit, Error> {
         for change in &plan.changes {
             println!("{}", change.describe(true));
         }
-        if restart {
-            println!("{}", apply::restart_services(&node, &plan)?);
-        } else {
-            println!("{} (or pass --restart)", restart_advice(&plan));
+    }
+    // Even when nothing changed now: a file may have changed since a unit
+    // started (an enable without --restart, the package's, the admin's).
+    if restart {
+        let facts = Facts::gather(&node, &layout, given)?;
+        let (done, refused) = apply::restart_services(&node, &facts, break_running)?;
+        done.iter().for_each(|line| println!("{line}"));
+        refused
+            .iter()
+            .for_each(|line| eprintln!("nydus-overlayfs-setup: {line}"));
+        if !refused.is_empty() {
+            return Ok(Exit::RestartRefused);
         }
+    } else if !plan.is_empty() && !dry_run {
+        println!(
+            "to apply it, run 'nydus-overlayfs-setup {} --restart': it restarts what needs it, without taking running containers' filesystems down",
+            if switch == Switch::Enable {
+                "enable"
+            } else {
+                "disable"
+            }
+        );
     }
     Ok(Exit::Done)
-}
-
-/// What the admin runs to apply a plan without --restart.
-pub fn restart_advice(plan: &super::plan::Plan) -> String {
-    let units: Vec<&str> = std::iter::once("nydus-snapshotter")
-        .chain(plan.units.iter().map(|u| u.trim_end_matches(".service")))
-        .collect();
-    format!(
-        "restart {} to apply it: {}systemctl restart {}",
-        units.join(" and "),
-        if plan.reload_systemd {
-            "systemctl daemon-reload; "
-        } else {
-            ""
-        },
-        units.join(" ")
-    )
 }
 
 fn report_lines(lines: Vec<String>) -> Exit {

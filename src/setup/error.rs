@@ -11,10 +11,11 @@ pub enum Exit {
     Usage,
     NotSwitched,
     Partial,
+    RestartRefused,
 }
 
 /// Every exit code with what it means, in order.
-pub const EXITS: [(Exit, u8, &str); 5] = [
+pub const EXITS: [(Exit, u8, &str); 6] = [
     (Exit::Done, 0, "done; for status: switched"),
     (Exit::Failed, 1, "an error (nothing was changed)"),
     (Exit::Usage, 2, "incorrect invocation"),
@@ -23,6 +24,13 @@ pub const EXITS: [(Exit, u8, &str); 5] = [
         Exit::Partial,
         4,
         "status: partly switched or broken (see the problems it lists)",
+    ),
+    (
+        Exit::RestartRefused,
+        5,
+        "enable/disable --restart: done, and what was safe restarted, but not nydus-snapshotter: \
+         stopping it would take down running containers' filesystems (the message says why and \
+         what to do); package removal: refused for that reason, nothing changed",
     ),
 ];
 

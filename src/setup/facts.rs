@@ -12,7 +12,7 @@ use super::journal::{Entry, Journal};
 use super::layout::{HELPER_NAME, Layout, Settings};
 use super::probe::{self, Version};
 use super::rootfs::NodeFs;
-use super::{containerd, nodeadm, snapshotter};
+use super::{containerd, nodeadm, restart, snapshotter};
 
 /// The journal's entries: one per file enable may change.
 pub const CONTAINERD_ENTRY: &str = "containerd-config";
@@ -61,6 +61,8 @@ pub struct Facts {
     pub nydus_settings: Option<Result<snapshotter::Effective, String>>,
     pub journal: BTreeMap<&'static str, Entry>,
     pub probes: Probes,
+    /// How systemd runs the units a switch concerns (restart::node_units).
+    pub services: Vec<restart::Service>,
 }
 
 /// What the node would run, for `status`.
@@ -182,7 +184,7 @@ impl Facts {
             named_helper.as_deref(),
             running.as_ref(),
         );
-        Ok(Facts {
+        let mut facts = Facts {
             helper: layout.helper().to_path_buf(),
             settings,
             containerd: release(
@@ -203,7 +205,10 @@ impl Facts {
             nydus_settings,
             journal: entries,
             probes,
-        })
+            services: Vec::new(),
+        };
+        facts.services = restart::inspect(node, &restart::node_units(&facts));
+        Ok(facts)
     }
 
     /// The facts of a file gathered; every file the plan and report look

@@ -7,6 +7,8 @@
 //! node once (through [`rootfs`], inside its root), [`plan`] decides from
 //! those facts alone, [`apply`] carries a plan out under the node's
 //! [`lock`] with the [`journal`], and [`report`] says what the node does.
+//! [`restart`] restarts, after a switch, the services that read a changed
+//! file, never taking running containers' filesystems down.
 
 pub mod apply;
 pub mod cli;
@@ -23,6 +25,7 @@ pub mod package;
 pub mod plan;
 pub mod probe;
 pub mod report;
+pub mod restart;
 pub mod rootfs;
 pub mod snapshotter;
 pub mod text_form;

@@ -1,15 +1,23 @@
 //! What the packages' maintainer scripts ask of the binary — the same calls
 //! from the .deb and the .rpm. They report problems and never fail an
-//! install or a removal, in a running system as in an image build (a chroot
-//! with no systemd, no containerd running and no module loading).
+//! install, in a running system as in an image build (a chroot with no
+//! systemd, no containerd running and no module loading). Installing and
+//! upgrading restart nothing. Removing on a live node switches it back and
+//! restarts what reads the restored files (the helper goes with the
+//! package: a nydus-snapshotter left running its switched config would
+//! hand containerd mounts nobody can make), and is refused, changing
+//! nothing, when that restart would take running containers' filesystems
+//! down (docs/restarts.md).
 
 use std::path::Path;
 use std::process::Command;
 
 use super::apply::{self, Switch};
-use super::facts::GivenReleases;
+use super::error::Exit;
+use super::facts::{Facts, GivenReleases};
 use super::layout::{Layout, MOUNT_HELPER_LINK};
 use super::probe;
+use super::restart;
 use super::rootfs::NodeFs;
 
 /// After install or upgrade: register the FUSE type for mount(8), load
@@ -43,7 +51,12 @@ pub fn configure(node: &NodeFs, layout: &Layout) -> Vec<String> {
             }
             Ok(plan) => {
                 report.extend(plan.changes.iter().map(|c| c.describe(true)));
-                report.push(super::cli::restart_advice(&plan));
+                if !probe::systemd_runs(node) {
+                    report.push(
+                        "restart nydus-snapshotter and containerd (where they run) to use it"
+                            .into(),
+                    );
+                }
             }
             Err(error) => report.push(format!(
                 "warning: {} asks to switch the node, but: {error}",
@@ -56,22 +69,63 @@ pub fn configure(node: &NodeFs, layout: &Layout) -> Vec<String> {
                 .into(),
         );
     }
+    // What an install or upgrade leaves to the admin: nothing is restarted
+    // here (a restart is the admin's call on a live node).
+    if let Ok(facts) = Facts::gather(node, layout, GivenReleases::default()) {
+        let stale = restart::stale(&facts.services);
+        if !stale.is_empty() {
+            report.push(format!(
+                "{} read files changed since they started: run 'nydus-overlayfs-setup enable --restart' to restart what needs it (not what would take running containers' filesystems down)",
+                stale.join(" and ")
+            ));
+        }
+    }
     report
 }
 
 /// Before removal (not upgrade): undo the switch, so the node never points
-/// at a helper that is gone, and drop the mount(8) registration.
-pub fn remove(node: &NodeFs, layout: &Layout) -> Vec<String> {
+/// at a helper that is gone, restart what reads the files put back, and
+/// drop the mount(8) registration. On a live node where that restart of
+/// nydus-snapshotter would take running containers' filesystems down,
+/// nothing is done and the removal is refused (`Exit::RestartRefused`).
+pub fn remove(node: &NodeFs, layout: &Layout) -> (Vec<String>, Exit) {
     let mut report = Vec::new();
-    match apply::run(
-        node,
-        layout,
-        GivenReleases::default(),
-        Switch::Disable,
-        false,
-    ) {
+    let given = GivenReleases::default();
+    if probe::systemd_runs(node) {
+        let planned = apply::run(node, layout, given, Switch::Disable, true)
+            .and_then(|plan| Ok((plan, Facts::gather(node, layout, given)?)));
+        match planned {
+            Ok((plan, facts)) => {
+                let changing: Vec<_> = plan.changes.iter().map(|c| c.file.clone()).collect();
+                if let Some(hazard) = restart::refused_after(node, &facts.services, &changing) {
+                    report.push(format!(
+                        "not removing nydus-overlayfs: {} must restart to stop handing containerd nydus-overlayfs mounts (their helper goes with the package), but {}; drain the node first, or {}, or run 'nydus-overlayfs-setup disable --restart --break-running-containers' before removing",
+                        hazard.unit,
+                        hazard.why(),
+                        hazard.fix()
+                    ));
+                    return (report, Exit::RestartRefused);
+                }
+            }
+            Err(error) => report.push(format!(
+                "warning: could not plan switching the node back: {error}"
+            )),
+        }
+    }
+    match apply::run(node, layout, given, Switch::Disable, false) {
         Ok(plan) => report.extend(plan.changes.iter().map(|c| c.describe(true))),
         Err(error) => report.push(format!("warning: could not switch the node back: {error}")),
+    }
+    if probe::systemd_runs(node) {
+        let restarted = Facts::gather(node, layout, given)
+            .and_then(|facts| apply::restart_services(node, &facts, false));
+        match restarted {
+            Ok((done, refused)) => {
+                report.extend(done);
+                report.extend(refused.into_iter().map(|line| format!("warning: {line}")));
+            }
+            Err(error) => report.push(format!("warning: {error}")),
+        }
     }
     let is_ours = node.is_link(Path::new(MOUNT_HELPER_LINK))
         && probe::mount_helper_link_leads_to(node, layout.helper());
@@ -85,7 +139,7 @@ pub fn remove(node: &NodeFs, layout: &Layout) -> Vec<String> {
             ));
         }
     }
-    report
+    (report, Exit::Done)
 }
 
 /// Has systemd read the package's containerd.service drop-in, just installed

@@ -61,11 +61,6 @@ pub enum Action {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
     pub changes: Vec<Change>,
-    /// What runs what the changes touch, for `--restart`: the units that
-    /// run containerd on this flavor of node (nydus-snapshotter's is always
-    /// one), and whether systemd must first reload a unit drop-in.
-    pub units: Vec<String>,
-    pub reload_systemd: bool,
 }
 
 /// What `enable` would do on a node with these facts.
@@ -86,7 +81,7 @@ pub fn enable(facts: &Facts) -> Result<Plan, Error> {
         nydus_path,
         &Desired::Edit(&nydus_edit),
     )?);
-    Ok(Plan::new(facts, changes))
+    Ok(Plan { changes })
 }
 
 /// What enable changes for containerd, where the node's flavor keeps it.
@@ -425,21 +420,10 @@ pub fn disable(facts: &Facts) -> Result<Plan, Error> {
             action,
         });
     }
-    Ok(Plan::new(facts, changes))
+    Ok(Plan { changes })
 }
 
 impl Plan {
-    fn new(facts: &Facts, changes: Vec<Change>) -> Plan {
-        let reload_systemd = changes
-            .iter()
-            .any(|c| c.file.starts_with("/etc/systemd/system"));
-        Plan {
-            changes,
-            units: facts.site.units.clone(),
-            reload_systemd,
-        }
-    }
-
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }

@@ -12,6 +12,7 @@ use super::error::Exit;
 use super::facts::{CONTAINERD_ENTRY, Facts, FileFacts, SNAPSHOTTER_ENTRY};
 use super::layout::MOUNT_HELPER_LINK;
 use super::plan;
+use super::restart;
 use super::snapshotter;
 
 /// The node's state as a whole.
@@ -249,6 +250,7 @@ pub fn status(facts: &Facts) -> Status {
                 "helper": e.helper,
             })),
         ),
+        "services": restart::status_json(&facts.services),
         "problems": problems,
         "notes": site.flavor.note.into_iter().collect::<Vec<_>>(),
     });

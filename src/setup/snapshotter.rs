@@ -46,7 +46,20 @@ pub struct Effective {
     /// Releases before 0.15 ignore `nydus_overlayfs_path`; when the release
     /// is unknown, a path the file names is taken to be read.
     pub helper: String,
+    /// Where it keeps its snapshots and mounts its nydusd's filesystems
+    /// (`root`).
+    pub root: String,
+    /// `cleanup_on_close`: on stop it unmounts every filesystem and stops
+    /// every nydusd.
+    pub cleanup_on_close: bool,
+    /// `[daemon] fs_driver`: how nydusd serves each image (`fusedev`: a
+    /// FUSE mount; `fscache`: EROFS over fscache, nydusd still serving).
+    pub fs_driver: String,
 }
+
+/// nydus-snapshotter's defaults for what the config leaves out.
+pub const DEFAULT_ROOT: &str = "/var/lib/containerd-nydus";
+pub const DEFAULT_FS_DRIVER: &str = "fusedev";
 
 pub fn effective(config: &str, snapshotter: Option<Version>) -> Result<Effective, String> {
     let doc = parse(config)?;
@@ -63,5 +76,15 @@ pub fn effective(config: &str, snapshotter: Option<Version>) -> Result<Effective
     Ok(Effective {
         enables_helper: get(&ENABLE).and_then(Item::as_bool) == Some(true),
         helper: named.unwrap_or(DEFAULT_HELPER).to_string(),
+        root: get(&["root"])
+            .and_then(Item::as_str)
+            .filter(|root| !root.is_empty())
+            .unwrap_or(DEFAULT_ROOT)
+            .to_string(),
+        cleanup_on_close: get(&["cleanup_on_close"]).and_then(Item::as_bool) == Some(true),
+        fs_driver: get(&["daemon", "fs_driver"])
+            .and_then(Item::as_str)
+            .unwrap_or(DEFAULT_FS_DRIVER)
+            .to_string(),
     })
 }

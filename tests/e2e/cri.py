@@ -20,6 +20,12 @@ containerd. Commands:
                              then wait for the container to exit. One line per
                              pod: NAME EXIT_CODE LOG_FILE CONTAINER_ID (log
                              path as the node sees it)
+  start NAME CGROUP IMAGE ARG...
+                             one pod as run does, without waiting: prints
+                             NAME POD_ID CONTAINER_ID LOG_FILE
+  state CONTAINER            the container's state (CONTAINER_RUNNING...)
+  remove POD                 StopContainer, RemoveContainer for its
+                             containers, StopPodSandbox, RemovePodSandbox
   teardown                   StopContainer, RemoveContainer, StopPodSandbox,
                              RemovePodSandbox for every pod, RemoveImage for
                              every image
@@ -72,13 +78,19 @@ def main():
             thread.join()
         print("\n".join(results))
         return 0 if all(" failed " not in r for r in results) else 1
+    elif command == "start":
+        name, cgroup, image, argv = args[0], args[1], args[2], args[3:]
+        pod, container = start_pod(api, runtime, name, cgroup, image, argv)
+        status = runtime.ContainerStatus(api.ContainerStatusRequest(container_id=container)).status
+        print(name, pod, container, status.log_path)
+    elif command == "state":
+        status = runtime.ContainerStatus(api.ContainerStatusRequest(container_id=args[0])).status
+        print(api.ContainerState.Name(status.state))
+    elif command == "remove":
+        remove_pod(api, runtime, args[0])
     elif command == "teardown":
-        for container in runtime.ListContainers(api.ListContainersRequest()).containers:
-            runtime.StopContainer(api.StopContainerRequest(container_id=container.id, timeout=10))
-            runtime.RemoveContainer(api.RemoveContainerRequest(container_id=container.id))
         for pod in runtime.ListPodSandbox(api.ListPodSandboxRequest()).items:
-            runtime.StopPodSandbox(api.StopPodSandboxRequest(pod_sandbox_id=pod.id))
-            runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=pod.id))
+            remove_pod(api, runtime, pod.id)
         for image in images.ListImages(api.ListImagesRequest()).images:
             images.RemoveImage(api.RemoveImageRequest(image=api.ImageSpec(image=image.id)))
     else:
@@ -97,7 +109,29 @@ def short(error):
     return text
 
 
+def remove_pod(api, runtime, pod):
+    containers = runtime.ListContainers(api.ListContainersRequest(
+        filter=api.ContainerFilter(pod_sandbox_id=pod))).containers
+    for container in containers:
+        runtime.StopContainer(api.StopContainerRequest(container_id=container.id, timeout=10))
+        runtime.RemoveContainer(api.RemoveContainerRequest(container_id=container.id))
+    runtime.StopPodSandbox(api.StopPodSandboxRequest(pod_sandbox_id=pod))
+    runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=pod))
+
+
 def run_pod(api, runtime, name, cgroup, image, argv):
+    pod, container = start_pod(api, runtime, name, cgroup, image, argv)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        status = runtime.ContainerStatus(api.ContainerStatusRequest(container_id=container)).status
+        if status.state == api.CONTAINER_EXITED:
+            return f"{name} {status.exit_code} {status.log_path} {container}"
+        if time.monotonic() > deadline:
+            return f"{name} failed: still running after {WAIT_SECONDS} s"
+        time.sleep(0.2)
+
+
+def start_pod(api, runtime, name, cgroup, image, argv):
     log_dir = f"/var/log/pods/{name}"
     pod_config = api.PodSandboxConfig(
         metadata=api.PodSandboxMetadata(name=name, uid=name, namespace="e2e"),
@@ -118,14 +152,7 @@ def run_pod(api, runtime, name, cgroup, image, argv):
     container = runtime.CreateContainer(api.CreateContainerRequest(
         pod_sandbox_id=pod, config=container_config, sandbox_config=pod_config), timeout=WAIT_SECONDS).container_id
     runtime.StartContainer(api.StartContainerRequest(container_id=container), timeout=WAIT_SECONDS)
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        status = runtime.ContainerStatus(api.ContainerStatusRequest(container_id=container)).status
-        if status.state == api.CONTAINER_EXITED:
-            return f"{name} {status.exit_code} {status.log_path} {container}"
-        if time.monotonic() > deadline:
-            return f"{name} failed: still running after {WAIT_SECONDS} s"
-        time.sleep(0.2)
+    return pod, container
 
 
 if __name__ == "__main__":
