@@ -12,6 +12,8 @@ containerd. Commands:
   pull IMAGE                 PullImage, with $REGISTRY_AUTH (user:password)
                              in the CRI AuthConfig
   version                    Version (whether CRI answers)
+  images                     ListImages through the image service (whether
+                             nydus-snapshotter answers on its socket)
   run PREFIX N CGROUP IMAGE ARG...
                              N pods at once, named PREFIX-0...: RunPodSandbox (host network,
                              cgroup parent CGROUP), CreateContainer (as uid
@@ -58,6 +60,8 @@ def main():
         images.PullImage(api.PullImageRequest(
             image=api.ImageSpec(image=args[0]),
             auth=api.AuthConfig(username=user, password=password)), timeout=WAIT_SECONDS)
+    elif command == "images":
+        images.ListImages(api.ListImagesRequest(), timeout=5)
     elif command == "version":
         reply = runtime.Version(api.VersionRequest(), timeout=5)
         print(reply.runtime_name, reply.runtime_version)
