@@ -37,6 +37,7 @@ use super::facts::{CONTAINERD_ENTRY, Facts, SOURCE_ENTRY};
 use super::probe;
 use super::rootfs::NodeFs;
 use super::snapshotter;
+use super::unit;
 
 pub const SNAPSHOTTER_UNIT: &str = "nydus-snapshotter.service";
 
@@ -534,7 +535,10 @@ pub fn restart(
     let mut outcomes = Vec::new();
     let mut reloaded = false;
     for service in inspect(node, units) {
-        let needs_reload = matches!(&service.observed, Observed::Running(run) if run.needs_reload);
+        // systemd says so, or (a drop-in in a directory new since its last
+        // reload, which its cache does not see) a unit file it loads changed.
+        let needs_reload = matches!(&service.observed, Observed::Running(run)
+            if run.needs_reload || run.changed.iter().any(|path| unit::is_unit_file(path)));
         let outcome = decide(service.observed, break_running);
         if matches!(outcome, Outcome::Restarted { .. }) {
             if needs_reload && !reloaded {

@@ -20,6 +20,12 @@ pub const SEARCH_PATH: [&str; 5] = [
     "/lib/systemd/system",
 ];
 
+/// Whether `path` is a unit file or drop-in systemd loads (one of its
+/// search directories holds it): systemd reads it only at daemon-reload.
+pub fn is_unit_file(path: &Path) -> bool {
+    SEARCH_PATH.iter().any(|dir| path.starts_with(dir))
+}
+
 /// A unit as systemd would load it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unit {
@@ -302,5 +308,10 @@ mod tests {
         );
         // Other sections do not count.
         assert_eq!(service(&["[Unit]\nExecStart=/bin/false\n"]), None);
+        // What only a daemon-reload makes systemd read.
+        assert!(is_unit_file(Path::new(
+            "/etc/systemd/system/containerd.service.d/10-nydus-overlayfs.conf"
+        )));
+        assert!(!is_unit_file(Path::new("/etc/containerd/config.toml")));
     }
 }
