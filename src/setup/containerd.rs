@@ -161,6 +161,19 @@ impl ConfigFile {
     fn has_table(&self, path: &[&str]) -> bool {
         self.get(path).is_some_and(Item::is_table_like)
     }
+
+    /// Whether the file disables the CRI plugin, by its short name (config
+    /// version 1) or its URI.
+    pub fn disables_cri(&self) -> bool {
+        self.get(&["disabled_plugins"])
+            .and_then(Item::as_array)
+            .is_some_and(|plugins| {
+                plugins
+                    .iter()
+                    .filter_map(|p| p.as_str())
+                    .any(|p| p == "cri" || p == CRI_V2[1])
+            })
+    }
 }
 
 /// Which file the switch edits for containerd, and how.
@@ -221,7 +234,7 @@ pub fn target(
         }
     }
     match version {
-        1 => version_1_edit(containerd, text).map(in_config),
+        1 => version_1_edit(containerd, &file).map(in_config),
         2 => {
             let containerd = containerd.ok_or(Refusal::UnknownRelease)?;
             Ok(in_config(version_2_edit(containerd, proxy)))
@@ -241,9 +254,9 @@ pub fn target(
 }
 
 /// A version 1 config, switched in itself with its version kept.
-fn version_1_edit(containerd: Option<Version>, text: &str) -> Result<ConfigEdit, Refusal> {
+fn version_1_edit(containerd: Option<Version>, file: &ConfigFile) -> Result<ConfigEdit, Refusal> {
     let new_file = String::new();
-    if super::flavor::disables_cri(text) {
+    if file.disables_cri() {
         return Ok(ConfigEdit {
             keys: proxy_plugin_keys(),
             imports: Vec::new(),
@@ -431,9 +444,7 @@ pub fn effective(files: &[(PathBuf, String)], release: Option<Version>) -> Optio
         .iter()
         .filter_map(|(_, text)| ConfigFile::parse(text).ok())
         .collect();
-    let cri_disabled = files
-        .iter()
-        .any(|f| super::flavor::disables_cri(&f.doc.to_string()));
+    let cri_disabled = files.iter().any(ConfigFile::disables_cri);
     let release = match (release, files.first().map(|root| root.version)) {
         (Some(release), _) => release,
         // With CRI off, no key's meaning depends on the release.

@@ -53,6 +53,9 @@ pub struct Facts {
     pub snapshotter: Option<Release>,
     /// Every file read, by the path it was named by.
     pub files: BTreeMap<PathBuf, FileFacts>,
+    /// Where enable puts its drop-in for containerd: the directory the
+    /// edited config imports as `DIR/*.toml`, when it imports one.
+    pub containerd_drop_in: Option<PathBuf>,
     /// The files containerd will load once its flavor has regenerated its
     /// config (rendered a template, merged NodeConfigs), in its order.
     pub containerd_loads: containerd::Loaded,
@@ -139,11 +142,11 @@ impl Facts {
         }
         // Where enable may put its drop-in, and what it would replace.
         let source = site.edited_config();
-        if let Some(drop_in) = read(&source)
+        let containerd_drop_in = read(&source)
             .and_then(|text| containerd::ConfigFile::parse(&text).ok())
-            .and_then(|file| containerd::drop_in_path(&source, &file.imports))
-        {
-            read(&drop_in);
+            .and_then(|file| containerd::drop_in_path(&source, &file.imports));
+        if let Some(drop_in) = &containerd_drop_in {
+            read(drop_in);
         }
         let containerd_loads = match site.flavor.route {
             Route::Template(template) => {
@@ -199,6 +202,7 @@ impl Facts {
                 .and_then(|program| probe::find_program(node, program, &probe::service_path()))
                 .and_then(|program| probe::version_line(node, &program)),
             site,
+            containerd_drop_in,
             snapshotter,
             files,
             containerd_loads,

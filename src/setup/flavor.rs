@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::containerd::ConfigFile;
 use super::layout::Settings;
 use super::rootfs::NodeFs;
 use super::unit::{self, Unit};
@@ -291,7 +292,10 @@ impl Site {
             Mark::OsId(id) => os_id.as_deref() == Some(*id),
             Mark::Path(path) => node.canonical(Path::new(path)).is_some(),
             Mark::ConfigUnderUsr => config.starts_with("/usr"),
-            Mark::CriDisabled => config_text.as_deref().is_some_and(disables_cri),
+            Mark::CriDisabled => config_text
+                .as_deref()
+                .and_then(|text| ConfigFile::parse(text).ok())
+                .is_some_and(|file| file.disables_cri()),
         };
         let flavor = FLAVORS
             .iter()
@@ -399,22 +403,6 @@ fn os_release_id(node: &NodeFs) -> Option<String> {
                 line.strip_prefix("ID=")
                     .map(|id| id.trim_matches(['"', '\'']).to_string())
             })
-        })
-}
-
-/// Whether a containerd config disables the CRI plugin, by its short name
-/// (config version 1) or its URI.
-pub fn disables_cri(text: &str) -> bool {
-    let Ok(doc) = text.parse::<toml_edit::DocumentMut>() else {
-        return false;
-    };
-    doc.get("disabled_plugins")
-        .and_then(toml_edit::Item::as_array)
-        .is_some_and(|plugins| {
-            plugins
-                .iter()
-                .filter_map(|p| p.as_str())
-                .any(|p| p == "cri" || p == "io.containerd.grpc.v1.cri")
         })
 }
 

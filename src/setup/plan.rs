@@ -117,8 +117,9 @@ fn containerd_changes(facts: &Facts) -> Result<Vec<Change>, Error> {
                     Layout::settings_file().display()
                 )));
             };
-            let written = containerd::ConfigFile::parse(&text).map_err(|e| Error::at(config, e))?;
-            if containerd::drop_in_path(config, &written.imports).is_none() {
+            if facts.containerd_drop_in.is_none() {
+                let written =
+                    containerd::ConfigFile::parse(&text).map_err(|e| Error::at(config, e))?;
                 let containerd = match written.version {
                     ..=2 => "containerd 1.x",
                     _ => "containerd 2.x",

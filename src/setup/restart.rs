@@ -31,7 +31,6 @@ use std::process::Command;
 
 use serde_json::{Map, Value, json};
 
-use super::containerd;
 use super::error::Error;
 use super::facts::{CONTAINERD_ENTRY, Facts, SOURCE_ENTRY};
 use super::probe;
@@ -91,14 +90,7 @@ pub fn node_units(facts: &Facts) -> Vec<Unit> {
         .map(|(path, _)| path.clone())
         .chain(facts.site.files_enable_may_write())
         .collect();
-    let source = facts.site.edited_config();
-    let drop_in = facts
-        .file(&source)
-        .bytes
-        .as_deref()
-        .and_then(|bytes| containerd::ConfigFile::parse(&String::from_utf8_lossy(bytes)).ok())
-        .and_then(|file| containerd::drop_in_path(&source, &file.imports));
-    containerd_reads.extend(drop_in);
+    containerd_reads.extend(facts.containerd_drop_in.clone());
     containerd_reads.extend(
         [CONTAINERD_ENTRY, SOURCE_ENTRY]
             .iter()
