@@ -144,8 +144,8 @@ CARGO_GENERATE_RPM_VERSION := 0.21.1
 # at test time), and nydusd and nydus-image, built from the crate nydus-rs
 # (no Debian suite ships them; a few minutes, once). systemd-nspawn
 # (systemd-container) boots the node of the suite bookworm-systemd.
-E2E_DEBS := apache2-utils libc6-dev python3 python3-venv strace curl debootstrap systemd-container
-E2E_CRI_REQUIREMENTS := grpcio==1.68.1 grpcio-tools==1.68.1
+E2E_DEBS := apache2-utils libc6-dev python3 python3-venv strace curl debootstrap systemd-container skopeo
+E2E_CRI_REQUIREMENTS := grpcio==1.68.1 grpcio-tools==1.68.1 PyYAML==6.0.2
 NYDUS_RS_DIR = $(TEST_CACHE)/nydus-rs-2.2.0
 # The Debian suites whose containerd the end-to-end test runs a node of
 # (make test-e2e SUITES="sid" for one); sid-k3s is the sid node with containerd

@@ -10,7 +10,7 @@ use super::facts::{Facts, GivenReleases};
 use super::layout::Layout;
 use super::probe::Version;
 use super::rootfs::NodeFs;
-use super::{package, report};
+use super::{flavor, install, installer, package, report};
 
 const DESCRIPTION: &str = "\
 Switches this node's containerd and nydus-snapshotter to mount Nydus snapshots with \
@@ -103,6 +103,10 @@ pub struct SetupArgs {
     #[arg(long, global = true, value_name = "X.Y", value_parser = parse_version)]
     pub snapshotter_version: Option<Version>,
 
+    /// The kind of node (talos, k3s, rke2, microk8s, k0s, eks-nodeadm, flatcar, docker-containerd.io, containerd), when its files do not tell
+    #[arg(long, global = true, value_name = "NAME")]
+    pub flavor: Option<String>,
+
     #[command(subcommand)]
     pub action: Action,
 }
@@ -139,6 +143,23 @@ pub enum Action {
         #[arg(long)]
         json: bool,
     },
+    /// Install the helper and its files on a node without the packages, under a prefix that suits the node (twice changes nothing)
+    Install {
+        /// Where to install [default: /usr/local; /opt/nydus-overlayfs on Flatcar]
+        #[arg(long, value_name = "DIR")]
+        prefix: Option<PathBuf>,
+    },
+    /// Undo install: switch the node back (restarting what reads the restored files, as package removal does), then remove every file install wrote
+    Uninstall,
+    /// The node-installer image's entrypoint: install, enable --restart, wait; on SIGTERM disable --restart and uninstall
+    Installer {
+        /// Only switch back and uninstall (for pods that went without it), then wait
+        #[arg(long)]
+        cleanup: bool,
+        /// Where to install [default: as install]
+        #[arg(long, value_name = "DIR", conflicts_with = "cleanup")]
+        prefix: Option<PathBuf>,
+    },
     /// For the packages' post-install (both .deb and .rpm)
     #[command(hide = true)]
     PackageConfigure,
@@ -157,10 +178,21 @@ pub fn command() -> clap::Command {
 
 /// Runs one command; returns how it ends.
 pub fn run(args: SetupArgs) -> Result<Exit, Error> {
-    let node = NodeFs::open(&args.root).map_err(|e| Error::at(&args.root, e))?;
+    let node = NodeFs::open(&args.root).map_err(|e| {
+        Error::at(
+            &args.root,
+            format!(
+                "{e}: --root names the node's root directory (in a pod, where its / is mounted)"
+            ),
+        )
+    })?;
     let layout = match args.helper {
         Some(helper) => Layout::new(&node, helper)?,
         None => Layout::for_this_binary(&node)?,
+    };
+    let layout = match &args.flavor {
+        Some(name) => layout.with_flavor(flavor::by_name(name).map_err(Error::new)?),
+        None => layout,
     };
     let given = GivenReleases {
         containerd: args.containerd_version,
@@ -197,6 +229,30 @@ pub fn run(args: SetupArgs) -> Result<Exit, Error> {
                 print!("{}", status.to_text());
             }
             return Ok(status.state.exit());
+        }
+        Action::Install { prefix } => {
+            install::check_node_root(&node, &args.root)?;
+            let facts = Facts::gather(&node, &layout, given)?;
+            install::install(&node, &facts, prefix.as_deref())?
+                .iter()
+                .for_each(|line| println!("{line}"));
+            return Ok(Exit::Done);
+        }
+        Action::Uninstall => {
+            install::check_node_root(&node, &args.root)?;
+            let (lines, exit) = install::uninstall(&node, &layout)?;
+            lines.iter().for_each(|line| println!("{line}"));
+            return Ok(exit);
+        }
+        Action::Installer { cleanup, prefix } => {
+            return Ok(installer::run(
+                &node,
+                &args.root,
+                &layout,
+                given,
+                prefix.as_deref(),
+                cleanup,
+            ));
         }
         Action::PackageConfigure => return Ok(report_lines(package::configure(&node, &layout))),
         Action::PackageRemove => {

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use toml_edit::{DocumentMut, Item};
 
 use super::config_edit::{ConfigEdit, ManagedKey, parse};
-use super::layout::Layout;
+use super::layout::DropIns;
 use super::probe::Version;
 
 /// The newest config version this program knows how to switch.
@@ -205,17 +205,18 @@ impl std::fmt::Display for Refusal {
 /// `config` (`None`: no such file), given containerd's release when known.
 pub fn target(
     containerd: Option<Version>,
+    drop_ins: &DropIns,
     config_path: &Path,
     config: Option<&str>,
 ) -> Result<Target, Refusal> {
-    let proxy = Layout::proxy_plugin_dropin().display().to_string();
+    let proxy = drop_ins.proxy_plugin.display().to_string();
     let in_config = |edit: ConfigEdit| Target {
         path: config_path.to_path_buf(),
         edit,
     };
     let Some(text) = config else {
         let containerd = containerd.ok_or(Refusal::UnknownRelease)?;
-        return Ok(in_config(version_2_edit(containerd, proxy)));
+        return Ok(in_config(version_2_edit(containerd, proxy, drop_ins)));
     };
     let file = ConfigFile::parse(text).map_err(Refusal::Config)?;
     let version = file.version;
@@ -237,7 +238,7 @@ pub fn target(
         1 => version_1_edit(containerd, &file).map(in_config),
         2 => {
             let containerd = containerd.ok_or(Refusal::UnknownRelease)?;
-            Ok(in_config(version_2_edit(containerd, proxy)))
+            Ok(in_config(version_2_edit(containerd, proxy, drop_ins)))
         }
         _ => {
             let edit = ConfigEdit {
@@ -277,7 +278,7 @@ fn version_1_edit(containerd: Option<Version>, file: &ConfigFile) -> Result<Conf
 
 /// A version 2 config: on 1.x the CRI keys in config.toml itself; on 2.x
 /// our CRI drop-in beside the proxy one.
-fn version_2_edit(containerd: Version, proxy: String) -> ConfigEdit {
+fn version_2_edit(containerd: Version, proxy: String, drop_ins: &DropIns) -> ConfigEdit {
     let new_file = "version = 2\n".to_string();
     if containerd.major < 2 {
         ConfigEdit {
@@ -288,7 +289,7 @@ fn version_2_edit(containerd: Version, proxy: String) -> ConfigEdit {
     } else {
         ConfigEdit {
             keys: Vec::new(),
-            imports: vec![proxy, Layout::cri_dropin().display().to_string()],
+            imports: vec![proxy, drop_ins.cri.display().to_string()],
             new_file,
         }
     }
@@ -556,8 +557,9 @@ mod tests {
     fn loads(config: &str, target: &Target) -> Vec<(PathBuf, String)> {
         let mut files = std::collections::BTreeMap::new();
         files.insert(PathBuf::from(CONFIG), config.to_string());
-        files.insert(Layout::proxy_plugin_dropin(), PROXY.to_string());
-        files.insert(Layout::cri_dropin(), CRI.to_string());
+        let drop_ins = DropIns::packaged();
+        files.insert(drop_ins.proxy_plugin, PROXY.to_string());
+        files.insert(drop_ins.cri, CRI.to_string());
         let current = files.get(&target.path).map(String::as_str);
         let switched = target.edit.apply(current).unwrap();
         files.insert(target.path.clone(), switched);
@@ -589,7 +591,13 @@ mod tests {
             let unswitched = effective(&before, v(release)).unwrap();
             assert!(!unswitched.uses_nydus(), "{release}: {unswitched:?}");
 
-            let target = target(v(release), Path::new(CONFIG), Some(config)).unwrap();
+            let target = target(
+                v(release),
+                &DropIns::packaged(),
+                Path::new(CONFIG),
+                Some(config),
+            )
+            .unwrap();
             assert_eq!(target.path, Path::new(edited), "{release}");
             let loaded = loads(config, &target);
             let switched = effective(&loaded, v(release)).unwrap();
@@ -620,14 +628,14 @@ mod tests {
     #[test]
     fn versions_3_and_4_need_no_release_and_version_2_does() {
         for config in [V2_2_DEFAULT, V2_3_DEFAULT] {
-            assert!(target(None, Path::new(CONFIG), Some(config)).is_ok());
+            assert!(target(None, &DropIns::packaged(), Path::new(CONFIG), Some(config)).is_ok());
         }
         assert_eq!(
-            target(None, Path::new(CONFIG), Some(DEBIAN)),
+            target(None, &DropIns::packaged(), Path::new(CONFIG), Some(DEBIAN)),
             Err(Refusal::UnknownRelease)
         );
         assert_eq!(
-            target(None, Path::new(CONFIG), None),
+            target(None, &DropIns::packaged(), Path::new(CONFIG), None),
             Err(Refusal::UnknownRelease)
         );
         // Without one, status can still tell a version 3 or 4 node.
@@ -641,6 +649,7 @@ mod tests {
     fn configs_containerd_cannot_read_are_refused_with_what_to_do() {
         let refused = |release: Option<&str>, config: &str| match target(
             release.and_then(v),
+            &DropIns::packaged(),
             Path::new(CONFIG),
             Some(config),
         ) {
@@ -661,7 +670,15 @@ mod tests {
         );
         // Version 1 with CRI on: 1.x is switched in the file, 2.x is told
         // to migrate it.
-        assert!(target(v("1.6.20"), Path::new(CONFIG), Some("[plugins.cri]\n")).is_ok());
+        assert!(
+            target(
+                v("1.6.20"),
+                &DropIns::packaged(),
+                Path::new(CONFIG),
+                Some("[plugins.cri]\n")
+            )
+            .is_ok()
+        );
         assert!(refused(Some("2.1"), "[plugins.cri]\n").contains("'containerd config migrate'"));
         assert!(refused(Some("2.1"), "version = 'x'\n").contains("'version' is not a number"));
     }
@@ -670,7 +687,13 @@ mod tests {
     fn dockers_version_1_config_is_switched_in_itself_with_its_version_kept() {
         let docker = "disabled_plugins = [\"cri\"]\n\n#root = \"/var/lib/containerd\"\n";
         for release in ["1.6.20", "1.7.24", "2.1.9", "2.3.4"] {
-            let target = target(v(release), Path::new(CONFIG), Some(docker)).unwrap();
+            let target = target(
+                v(release),
+                &DropIns::packaged(),
+                Path::new(CONFIG),
+                Some(docker),
+            )
+            .unwrap();
             assert_eq!(target.path, Path::new(CONFIG), "{release}");
             assert!(
                 target.edit.imports.is_empty(),
@@ -694,9 +717,14 @@ mod tests {
         let unswitched = vec![(PathBuf::from(CONFIG), docker.to_string())];
         assert!(!effective(&unswitched, v("1.7")).unwrap().uses_nydus());
         // With CRI on, 1.x reads the CRI keys under the short name.
-        let edit = target(v("1.7.24"), Path::new(CONFIG), Some(""))
-            .unwrap()
-            .edit;
+        let edit = target(
+            v("1.7.24"),
+            &DropIns::packaged(),
+            Path::new(CONFIG),
+            Some(""),
+        )
+        .unwrap()
+        .edit;
         let loaded = vec![(PathBuf::from(CONFIG), edit.apply(Some("")).unwrap())];
         assert!(effective(&loaded, v("1.7")).unwrap().uses_nydus());
     }

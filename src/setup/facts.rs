@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::flavor::{Route, Site};
 use super::journal::{Entry, Journal};
-use super::layout::{HELPER_NAME, Layout, Settings};
+use super::layout::{DropIns, HELPER_NAME, Layout, Settings};
 use super::probe::{self, Version};
 use super::rootfs::NodeFs;
 use super::{containerd, nodeadm, restart, snapshotter};
@@ -44,6 +44,8 @@ pub struct FileFacts {
 
 pub struct Facts {
     pub helper: PathBuf,
+    /// The containerd drop-ins enable imports.
+    pub drop_ins: DropIns,
     pub settings: Settings,
     /// containerd on this node: its flavor and the file it reads.
     pub site: Site,
@@ -189,6 +191,7 @@ impl Facts {
         );
         let mut facts = Facts {
             helper: layout.helper().to_path_buf(),
+            drop_ins: layout.drop_ins().clone(),
             settings,
             containerd: release(
                 node,

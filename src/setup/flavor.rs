@@ -81,6 +81,8 @@ pub struct Flavor {
     pub keeps: &'static str,
     /// The units that run containerd; those the node has are restarted.
     pub units: &'static [&'static str],
+    /// Where `install` puts the files on a node without the packages.
+    pub install_prefix: &'static str,
     /// Where the flavor keeps its own containerd (its version is read from
     /// it); empty: the containerd on systemd's PATH.
     pub containerd_programs: &'static [&'static str],
@@ -92,6 +94,15 @@ pub struct Flavor {
     /// The first releases whose own files take the switch, for a refusal.
     pub releases_that_take_it: Option<&'static str>,
 }
+
+/// The FHS's place for software the package manager does not manage, and
+/// on systemd's default PATH, which containerd (and k3s's, RKE2's and
+/// k0s's containerd, whose PATH keeps the host's) finds the helper through.
+const LOCAL_PREFIX: &str = "/usr/local";
+/// Where /usr is read-only by design (Flatcar), the place its docs give
+/// software without a package; off containerd's PATH, so containerd is told
+/// the helper's path (nydus-snapshotter's nydus_overlayfs_path).
+const OPT_PREFIX: &str = "/opt/nydus-overlayfs";
 
 const K3S_CONFIG: &str = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml";
 const RKE2_CONFIG: &str = "/var/lib/rancher/rke2/agent/etc/containerd/config.toml";
@@ -111,6 +122,7 @@ pub const FLAVORS: &[Flavor] = &[
         ),
         keeps: "machine config (parts in /etc/cri/conf.d, merged by machined)",
         units: &[],
+        install_prefix: LOCAL_PREFIX,
         containerd_programs: &[],
         note: None,
         manager: None,
@@ -127,6 +139,7 @@ pub const FLAVORS: &[Flavor] = &[
         route: Route::ImportedDropIn,
         keeps: "a drop-in in the directory the rendered config.toml imports (k3s rewrites config.toml at every start)",
         units: &["k3s.service", "k3s-agent.service"],
+        install_prefix: LOCAL_PREFIX,
         containerd_programs: &["/var/lib/rancher/k3s/data/current/bin/containerd"],
         note: None,
         manager: Some("k3s"),
@@ -145,6 +158,7 @@ pub const FLAVORS: &[Flavor] = &[
         route: Route::ImportedDropIn,
         keeps: "a drop-in in the directory the rendered config.toml imports (RKE2 rewrites config.toml at every start)",
         units: &["rke2-server.service", "rke2-agent.service"],
+        install_prefix: LOCAL_PREFIX,
         containerd_programs: &["/var/lib/rancher/rke2/bin/containerd"],
         note: None,
         manager: Some("rke2"),
@@ -159,6 +173,7 @@ pub const FLAVORS: &[Flavor] = &[
         route: Route::Template(MICROK8S_TEMPLATE),
         keeps: "args/containerd-template.toml (containerd.toml is rendered from it at every start)",
         units: &["snap.microk8s.daemon-containerd.service"],
+        install_prefix: LOCAL_PREFIX,
         containerd_programs: &["/snap/microk8s/current/bin/containerd"],
         note: None,
         manager: Some("microk8s"),
@@ -171,6 +186,7 @@ pub const FLAVORS: &[Flavor] = &[
         route: Route::ImportedDropIn,
         keeps: "a drop-in in /etc/k0s/containerd.d, which k0s's containerd.toml imports (k0s manages containerd.toml)",
         units: &["k0sworker.service", "k0scontroller.service"],
+        install_prefix: LOCAL_PREFIX,
         containerd_programs: &["/var/lib/k0s/bin/containerd"],
         note: None,
         manager: Some("k0s"),
@@ -187,6 +203,7 @@ pub const FLAVORS: &[Flavor] = &[
         route: Route::NodeConfig("/etc/eks/nodeadm.d"),
         keeps: "a NodeConfig drop-in in /etc/eks/nodeadm.d (nodeadm rewrites config.toml at every boot)",
         units: &["containerd.service"],
+        install_prefix: LOCAL_PREFIX,
         containerd_programs: &[],
         note: None,
         manager: Some("nodeadm"),
@@ -203,6 +220,7 @@ pub const FLAVORS: &[Flavor] = &[
         route: Route::CopyToEtc,
         keeps: "a copy in /etc/containerd/config.toml and a containerd.service drop-in that points containerd at it",
         units: &["containerd.service"],
+        install_prefix: OPT_PREFIX,
         containerd_programs: &[],
         note: None,
         manager: None,
@@ -215,6 +233,7 @@ pub const FLAVORS: &[Flavor] = &[
         route: Route::InConfig,
         keeps: "the config file itself",
         units: &["containerd.service"],
+        install_prefix: LOCAL_PREFIX,
         containerd_programs: &[],
         note: Some(
             "containerd's CRI plugin is disabled (disabled_plugins), so Kubernetes does not use this containerd; \
@@ -231,6 +250,7 @@ pub const FLAVORS: &[Flavor] = &[
         route: Route::InConfig,
         keeps: "the config file itself",
         units: &["containerd.service"],
+        install_prefix: LOCAL_PREFIX,
         containerd_programs: &[],
         note: None,
         manager: None,
@@ -297,10 +317,12 @@ impl Site {
                 .and_then(|text| ConfigFile::parse(text).ok())
                 .is_some_and(|file| file.disables_cri()),
         };
-        let flavor = FLAVORS
-            .iter()
-            .find(|f| f.marks.is_empty() || f.marks.iter().any(marked))
-            .expect("the last row matches every node");
+        let flavor = settings.flavor.unwrap_or_else(|| {
+            FLAVORS
+                .iter()
+                .find(|f| f.marks.is_empty() || f.marks.iter().any(marked))
+                .expect("the last row matches every node")
+        });
         // The admin names the file this containerd reads: a flavor whose
         // containerd reads another (k3s beside a containerd of its own,
         // say) is not this containerd's.
@@ -380,6 +402,17 @@ pub fn unit_drop_in(variable: &str, copy: &Path) -> String {
 }
 
 /// The row of plain containerd, the last.
+/// The flavor named `name` (`--flavor`), or a one-line error naming them all.
+pub fn by_name(name: &str) -> Result<&'static Flavor, String> {
+    FLAVORS.iter().find(|f| f.name == name).ok_or_else(|| {
+        let names: Vec<_> = FLAVORS.iter().map(|f| f.name).collect();
+        format!(
+            "unknown flavor '{name}': --flavor takes one of {}, or leave it out to have the node's own files tell",
+            names.join(", ")
+        )
+    })
+}
+
 fn plain() -> &'static Flavor {
     FLAVORS.last().expect("the table has rows")
 }
@@ -425,6 +458,7 @@ mod tests {
         Settings {
             containerd_config: None,
             nydus_config: PathBuf::from("/etc/nydus/config.toml"),
+            flavor: None,
         }
     }
 
@@ -468,6 +502,18 @@ mod tests {
         assert_eq!(
             Site::find(&k3s_node, &admin, None).flavor.name,
             "containerd"
+        );
+        // --flavor names it, whatever the files say; an unknown name is
+        // refused with the names there are.
+        let named = Settings {
+            flavor: Some(by_name("k0s").unwrap()),
+            ..settings()
+        };
+        assert_eq!(Site::find(&k3s_node, &named, None).flavor.name, "k0s");
+        let unknown = by_name("k4s").unwrap_err();
+        assert!(
+            unknown.starts_with("unknown flavor 'k4s': --flavor takes one of talos, k3s,"),
+            "{unknown}"
         );
 
         // Neither: containerd's default; the admin's setting wins over all.

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use super::error::Error;
+use super::flavor::Flavor;
+use super::install;
 use super::rootfs::NodeFs;
 
 /// Directories fixed at build time by `make` (SYSCONFDIR, DATADIR,
@@ -40,9 +42,37 @@ pub const MOUNT_HELPER_LINK: &str = "/sbin/mount.fuse.nydus-overlayfs";
 
 #[derive(Clone, Debug)]
 pub struct Layout {
-    /// The helper as the node sees it: beside this setup binary.
+    /// The helper as the node sees it: beside this setup binary, or where
+    /// `install` put it.
     helper: PathBuf,
+    /// The containerd drop-ins enable imports, as the node sees them.
+    drop_ins: DropIns,
     settings: Settings,
+}
+
+/// The two containerd drop-ins the packages (or `install`) put on a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DropIns {
+    /// Declares the nydus snapshotter plugin.
+    pub proxy_plugin: PathBuf,
+    /// containerd ≥ 2.0: makes CRI use the nydus snapshotter.
+    pub cri: PathBuf,
+}
+
+impl DropIns {
+    /// Under DATADIR: where the packages put them.
+    pub fn packaged() -> DropIns {
+        DropIns::under(Path::new(DATADIR))
+    }
+
+    /// Under `datadir` (`/usr/share`, `/usr/local/share`…).
+    pub fn under(datadir: &Path) -> DropIns {
+        let dir = datadir.join("nydus-overlayfs/containerd");
+        DropIns {
+            proxy_plugin: dir.join("nydus-snapshotter.toml"),
+            cri: dir.join("nydus-cri.toml"),
+        }
+    }
 }
 
 /// The admin's settings, from `setup.toml`.
@@ -52,20 +82,30 @@ pub struct Settings {
     /// flavor and containerd's unit say (flavor::Site).
     pub containerd_config: Option<PathBuf>,
     pub nydus_config: PathBuf,
+    /// The kind of node as `--flavor` names it; `None`: as its files say.
+    pub flavor: Option<&'static Flavor>,
 }
 
 impl Layout {
     /// The layout of `node`, with the helper at `helper` and the admin's
     /// settings read from the node.
     pub fn new(node: &NodeFs, helper: PathBuf) -> Result<Layout, Error> {
+        let installed = install::Record::read(node)?;
         Ok(Layout {
             helper,
+            drop_ins: installed
+                .as_ref()
+                .map_or_else(DropIns::packaged, |record| record.drop_ins()),
             settings: read_settings(node)?,
         })
     }
 
-    /// The layout for the running setup binary, its helper beside it.
+    /// The layout for the running setup binary: on a node where `install`
+    /// put the files, as it put them; else the helper beside this program.
     pub fn for_this_binary(node: &NodeFs) -> Result<Layout, Error> {
+        if let Some(record) = install::Record::read(node)? {
+            return Layout::new(node, record.helper());
+        }
         let exe = std::env::current_exe()
             .map_err(|e| Error::new(format!("cannot tell where this program is installed: {e}")))?;
         Layout::new(node, exe.with_file_name(HELPER_NAME))
@@ -73,6 +113,16 @@ impl Layout {
 
     pub fn helper(&self) -> &Path {
         &self.helper
+    }
+
+    /// This layout on a node of the flavor `flavor`, whatever its files say.
+    pub fn with_flavor(mut self, flavor: &'static Flavor) -> Layout {
+        self.settings.flavor = Some(flavor);
+        self
+    }
+
+    pub fn drop_ins(&self) -> &DropIns {
+        &self.drop_ins
     }
 
     pub fn settings(&self) -> &Settings {
@@ -97,22 +147,13 @@ impl Layout {
     pub fn lock_file() -> PathBuf {
         Layout::state_dir().join("lock")
     }
-
-    /// The containerd drop-in that declares the nydus snapshotter plugin.
-    pub fn proxy_plugin_dropin() -> PathBuf {
-        Path::new(DATADIR).join("nydus-overlayfs/containerd/nydus-snapshotter.toml")
-    }
-
-    /// The containerd ≥ 2.0 drop-in that makes CRI use the nydus snapshotter.
-    pub fn cri_dropin() -> PathBuf {
-        Path::new(DATADIR).join("nydus-overlayfs/containerd/nydus-cri.toml")
-    }
 }
 
 fn read_settings(node: &NodeFs) -> Result<Settings, Error> {
     let mut settings = Settings {
         containerd_config: None,
         nydus_config: PathBuf::from("/etc/nydus/config.toml"),
+        flavor: None,
     };
     let file = Layout::settings_file();
     let bad = |what: String| Error::new(format!("{}: {what}", file.display()));

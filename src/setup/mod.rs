@@ -17,6 +17,8 @@ pub mod containerd;
 pub mod error;
 pub mod facts;
 pub mod flavor;
+pub mod install;
+pub mod installer;
 pub mod journal;
 pub mod layout;
 pub mod lock;

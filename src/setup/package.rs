@@ -89,43 +89,9 @@ pub fn configure(node: &NodeFs, layout: &Layout) -> Vec<String> {
 /// nydus-snapshotter would take running containers' filesystems down,
 /// nothing is done and the removal is refused (`Exit::RestartRefused`).
 pub fn remove(node: &NodeFs, layout: &Layout) -> (Vec<String>, Exit) {
-    let mut report = Vec::new();
-    let given = GivenReleases::default();
-    if probe::systemd_runs(node) {
-        let planned = apply::run(node, layout, given, Switch::Disable, true)
-            .and_then(|plan| Ok((plan, Facts::gather(node, layout, given)?)));
-        match planned {
-            Ok((plan, facts)) => {
-                let changing: Vec<_> = plan.changes.iter().map(|c| c.file.clone()).collect();
-                if let Some(hazard) = restart::refused_after(node, &facts.services, &changing) {
-                    report.push(format!(
-                        "not removing nydus-overlayfs: {} must restart to stop handing containerd nydus-overlayfs mounts (their helper goes with the package), but {}; drain the node first, or {}, or run 'nydus-overlayfs-setup disable --restart --break-running-containers' before removing",
-                        hazard.unit,
-                        hazard.why(),
-                        hazard.fix()
-                    ));
-                    return (report, Exit::RestartRefused);
-                }
-            }
-            Err(error) => report.push(format!(
-                "warning: could not plan switching the node back: {error}"
-            )),
-        }
-    }
-    match apply::run(node, layout, given, Switch::Disable, false) {
-        Ok(plan) => report.extend(plan.changes.iter().map(|c| c.describe(true))),
-        Err(error) => report.push(format!("warning: could not switch the node back: {error}")),
-    }
-    if probe::systemd_runs(node) {
-        let restarted = Facts::gather(node, layout, given)
-            .and_then(|facts| apply::restart_services(node, &facts, false));
-        match restarted {
-            Ok((done, refused)) => {
-                report.extend(done);
-                report.extend(refused.into_iter().map(|line| format!("warning: {line}")));
-            }
-            Err(error) => report.push(format!("warning: {error}")),
-        }
+    let (mut report, outcome) = switch_back(node, layout);
+    if outcome == SwitchBack::Refused {
+        return (report, Exit::RestartRefused);
     }
     let is_ours = node.is_link(Path::new(MOUNT_HELPER_LINK))
         && probe::mount_helper_link_leads_to(node, layout.helper());
@@ -142,6 +108,67 @@ pub fn remove(node: &NodeFs, layout: &Layout) -> (Vec<String>, Exit) {
     (report, Exit::Done)
 }
 
+/// How switching a node back before its helper goes ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SwitchBack {
+    Done,
+    /// Nothing done: the restart would take running containers' filesystems down.
+    Refused,
+    /// The switch back failed (its warning says why).
+    Failed,
+}
+
+/// Switches the node back before the helper is removed (by the package or
+/// by `uninstall`) and, where systemd runs it, restarts what reads the
+/// files put back; refused, changing nothing, when that restart would take
+/// running containers' filesystems down. One line per thing done, the
+/// problems as warnings.
+pub fn switch_back(node: &NodeFs, layout: &Layout) -> (Vec<String>, SwitchBack) {
+    let mut report = Vec::new();
+    let given = GivenReleases::default();
+    if probe::systemd_runs(node) {
+        let planned = apply::run(node, layout, given, Switch::Disable, true)
+            .and_then(|plan| Ok((plan, Facts::gather(node, layout, given)?)));
+        match planned {
+            Ok((plan, facts)) => {
+                let changing: Vec<_> = plan.changes.iter().map(|c| c.file.clone()).collect();
+                if let Some(hazard) = restart::refused_after(node, &facts.services, &changing) {
+                    report.push(format!(
+                        "not removing nydus-overlayfs: {} must restart to stop handing containerd nydus-overlayfs mounts (their helper goes with the package), but {}; drain the node first, or {}, or run 'nydus-overlayfs-setup disable --restart --break-running-containers' before removing",
+                        hazard.unit,
+                        hazard.why(),
+                        hazard.fix()
+                    ));
+                    return (report, SwitchBack::Refused);
+                }
+            }
+            Err(error) => report.push(format!(
+                "warning: could not plan switching the node back: {error}"
+            )),
+        }
+    }
+    let mut outcome = SwitchBack::Done;
+    match apply::run(node, layout, given, Switch::Disable, false) {
+        Ok(plan) => report.extend(plan.changes.iter().map(|c| c.describe(true))),
+        Err(error) => {
+            report.push(format!("warning: could not switch the node back: {error}"));
+            outcome = SwitchBack::Failed;
+        }
+    }
+    if probe::systemd_runs(node) {
+        let restarted = Facts::gather(node, layout, given)
+            .and_then(|facts| apply::restart_services(node, &facts, false));
+        match restarted {
+            Ok((done, refused)) => {
+                report.extend(done);
+                report.extend(refused.into_iter().map(|line| format!("warning: {line}")));
+            }
+            Err(error) => report.push(format!("warning: {error}")),
+        }
+    }
+    (report, outcome)
+}
+
 /// Has systemd read the package's containerd.service drop-in, just installed
 /// or upgraded: until then containerd is not ordered after nydus-snapshotter
 /// (and `systemctl restart` would not apply it either). Debian's and Fedora's
@@ -150,8 +177,10 @@ fn reload_systemd(node: &NodeFs, report: &mut Vec<String>) {
     if !probe::systemd_runs(node) {
         return;
     }
-    match Command::new("systemctl").arg("daemon-reload").status() {
-        Ok(status) if status.success() => {}
+    let reloaded = probe::node_program(node, "systemctl")
+        .and_then(|mut systemctl| systemctl.arg("daemon-reload").status().ok());
+    match reloaded {
+        Some(status) if status.success() => {}
         _ => report.push("warning: systemctl daemon-reload failed: containerd is ordered after nydus-snapshotter only from the next reload".into()),
     }
 }

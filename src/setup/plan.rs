@@ -188,9 +188,11 @@ fn target_for_text(
     path: &Path,
     text: Option<&str>,
 ) -> Result<containerd::Target, Error> {
-    containerd::target(facts.containerd_version(), path, text).map_err(|refusal| match refusal {
-        containerd::Refusal::UnknownRelease => Error::new(unknown_release(facts)),
-        containerd::Refusal::Config(why) => Error::at(path, why),
+    containerd::target(facts.containerd_version(), &facts.drop_ins, path, text).map_err(|refusal| {
+        match refusal {
+            containerd::Refusal::UnknownRelease => Error::new(unknown_release(facts)),
+            containerd::Refusal::Config(why) => Error::at(path, why),
+        }
     })
 }
 

@@ -92,7 +92,7 @@ pub fn program_version(node: &NodeFs, program: &Path) -> Option<Version> {
 fn run_version(node: &NodeFs, program: &Path) -> Option<std::process::Output> {
     use std::os::unix::process::CommandExt;
     let resolved = node.canonical(program)?;
-    Command::new(node.host_path(&resolved))
+    node.command(&resolved)
         .arg0(program.file_name()?)
         .arg("--version")
         .output()
@@ -115,13 +115,20 @@ pub fn version_line(node: &NodeFs, program: &Path) -> Option<String> {
 /// that print no version of their own (Debian's nydus-snapshotter says
 /// "Version: unknown"). `None` where there is no dpkg.
 pub fn dpkg_version(node: &NodeFs, program: &Path) -> Option<Version> {
-    let root = format!("--root={}", node.host_path(Path::new("/")).display());
+    // A live node mounted elsewhere asks its own dpkg-query, in it.
+    let (root, live_elsewhere) = match node.is_live() && !node.is_host_root() {
+        true => ("--root=/".to_string(), true),
+        false => (
+            format!("--root={}", node.host_path(Path::new("/")).display()),
+            false,
+        ),
+    };
     let query = |args: &[&std::ffi::OsStr]| -> Option<String> {
-        let output = Command::new("dpkg-query")
-            .arg(&root)
-            .args(args)
-            .output()
-            .ok()?;
+        let mut command = match live_elsewhere {
+            true => node_program(node, "dpkg-query")?,
+            false => Command::new("dpkg-query"),
+        };
+        let output = command.arg(&root).args(args).output().ok()?;
         output
             .status
             .success()
@@ -207,7 +214,17 @@ pub fn confined() -> bool {
 /// Whether systemd runs the node we work on: this machine's root, booted by
 /// systemd (sd_booted(3)'s test).
 pub fn systemd_runs(node: &NodeFs) -> bool {
-    node.is_host_root() && Path::new("/run/systemd/system").exists()
+    node.is_live() && node.canonical(Path::new("/run/systemd/system")).is_some()
+}
+
+/// The node's `name` (systemctl, dpkg-query…) found on systemd's PATH, to
+/// run as the node runs it (NodeFs::command); `None` when it has none.
+pub fn node_program(node: &NodeFs, name: &str) -> Option<Command> {
+    if node.is_host_root() {
+        return Some(Command::new(name));
+    }
+    let found = find_program(node, name, &service_path())?;
+    Some(node.command(&node.canonical(&found)?))
 }
 
 /// Whether the running kernel has overlayfs now.

@@ -27,7 +27,6 @@ use std::fmt;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{Map, Value, json};
 
@@ -238,7 +237,7 @@ pub fn inspect(node: &NodeFs, units: &[Unit]) -> Vec<Service> {
 }
 
 fn observe(node: &NodeFs, unit: &Unit, clocks: &Clocks) -> Observed {
-    let props = match show(&unit.name) {
+    let props = match show(node, &unit.name) {
         Ok(props) => props,
         Err(why) => return Observed::Unknown(why),
     };
@@ -265,12 +264,19 @@ fn observe(node: &NodeFs, unit: &Unit, clocks: &Clocks) -> Observed {
         .cloned()
         .collect();
     let hazard = unit.guard.as_ref().and_then(|guard| {
-        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        // The node's mounts: ours on this machine's root; from a pod, those
+        // of the node's init (a pod's own table is not the node's).
+        let proc = node.proc_dir();
+        let table = match node.is_host_root() {
+            true => proc.join("self/mountinfo"),
+            false => proc.join("1/mountinfo"),
+        };
+        let mountinfo = fs::read_to_string(table).unwrap_or_default();
         let main_pid: u32 = prop("MainPID").parse().unwrap_or(0);
         // The unit's cgroup as this process sees the others' (systemd's
         // ControlGroup is relative to its own root, which a container's
         // /proc may not share): where its main process is.
-        let control_group = fs::read_to_string(format!("/proc/{main_pid}/cgroup"))
+        let control_group = fs::read_to_string(proc.join(format!("{main_pid}/cgroup")))
             .ok()
             .and_then(|text| systemd_cgroup(&text).map(str::to_string))
             .unwrap_or_else(|| prop("ControlGroup").to_string());
@@ -288,7 +294,7 @@ fn observe(node: &NodeFs, unit: &Unit, clocks: &Clocks) -> Observed {
             },
             &mountinfo,
             &unit_cgroup,
-            &processes(),
+            &processes(&proc),
         )
     });
     Observed::Running(Run {
@@ -299,8 +305,9 @@ fn observe(node: &NodeFs, unit: &Unit, clocks: &Clocks) -> Observed {
     })
 }
 
-fn show(unit: &str) -> Result<BTreeMap<String, String>, String> {
-    let mut command = Command::new("systemctl");
+fn show(node: &NodeFs, unit: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut command = probe::node_program(node, "systemctl")
+        .ok_or_else(|| "the node has no systemctl".to_string())?;
     command.arg("show");
     for property in [
         "ActiveState",
@@ -374,8 +381,8 @@ pub struct UnitCgroup {
 /// A process: pid, name, and the text of /proc/PID/cgroup.
 pub type Process = (u32, String, String);
 
-fn processes() -> Vec<Process> {
-    let Ok(entries) = fs::read_dir("/proc") else {
+fn processes(proc: &Path) -> Vec<Process> {
+    let Ok(entries) = fs::read_dir(proc) else {
         return Vec::new();
     };
     entries
@@ -534,10 +541,10 @@ pub fn restart(
         let outcome = decide(service.observed, break_running);
         if matches!(outcome, Outcome::Restarted { .. }) {
             if needs_reload && !reloaded {
-                systemctl(&["daemon-reload"])?;
+                systemctl(node, &["daemon-reload"])?;
                 reloaded = true;
             }
-            systemctl(&["try-restart", &service.unit.name])?;
+            systemctl(node, &["try-restart", &service.unit.name])?;
         }
         outcomes.push((service.unit.name, outcome));
     }
@@ -562,8 +569,9 @@ fn decide(observed: Observed, break_running: bool) -> Outcome {
 }
 
 /// `systemctl ARGS…`; a failure names the unit's journal when there is one.
-fn systemctl(args: &[&str]) -> Result<(), Error> {
-    let status = Command::new("systemctl")
+fn systemctl(node: &NodeFs, args: &[&str]) -> Result<(), Error> {
+    let status = probe::node_program(node, "systemctl")
+        .ok_or_else(|| Error::new("cannot run systemctl: the node has none"))?
         .args(args)
         .status()
         .map_err(|e| Error::new(format!("cannot run systemctl: {e}")))?;

@@ -80,6 +80,55 @@ impl NodeFs {
         self.root_path == Path::new("/")
     }
 
+    /// Whether the node is a running system this process can reach: this
+    /// machine's root, or the root of a running node mounted at `--root`
+    /// (the node-installer's /host), where its systemd listens on its
+    /// private socket and its /proc is mounted. An image tree is neither.
+    pub fn is_live(&self) -> bool {
+        use std::os::unix::fs::FileTypeExt;
+        self.is_host_root()
+            || (std::fs::metadata(self.root_path.join("run/systemd/private"))
+                .is_ok_and(|m| m.file_type().is_socket())
+                && self.root_path.join("proc/1").exists())
+    }
+
+    /// The node's /proc as this process reaches it: its own on this
+    /// machine's root, the node's mounted one in a live node elsewhere.
+    pub fn proc_dir(&self) -> PathBuf {
+        self.host_path(Path::new("/proc"))
+    }
+
+    /// The node's program `program` (a node path with no link in it) to
+    /// run as the node runs it: directly on this machine's root, and in a
+    /// live node mounted elsewhere chrooted into it, with its own
+    /// libraries, sockets and systemd's PATH; from an image tree, the
+    /// tree's file run here.
+    pub fn command(&self, program: &Path) -> std::process::Command {
+        use std::os::unix::process::CommandExt;
+        if self.is_host_root() {
+            return std::process::Command::new(program);
+        }
+        if !self.is_live() {
+            return std::process::Command::new(self.host_path(program));
+        }
+        let mut command = std::process::Command::new(program);
+        command.env("PATH", super::layout::SERVICE_PATH.join(":"));
+        // systemctl ignores requests from what it takes for a chroot; this
+        // one reaches the node's own systemd, through its socket.
+        command.env("SYSTEMD_IGNORE_CHROOT", "1");
+        let root = self.root_path.clone();
+        // SAFETY: between fork and exec only chroot(2) and chdir(2) run, on
+        // a path made before the fork: no allocation, no lock.
+        unsafe {
+            command.pre_exec(move || {
+                rustix::process::chroot(&root)?;
+                rustix::process::chdir("/")?;
+                Ok(())
+            });
+        }
+        command
+    }
+
     /// A node path as this process can hand it to another program: only for
     /// paths that [`NodeFs::resolve`] returned, which hold no link.
     pub fn host_path(&self, resolved_node_path: &Path) -> PathBuf {
@@ -236,6 +285,27 @@ impl NodeFs {
         })
     }
 
+    /// Whether writing `path` would meet a read-only filesystem: the one
+    /// that holds the deepest of its directories that exists.
+    pub fn on_read_only_fs(&self, path: &Path) -> io::Result<bool> {
+        let located = self.locate(path)?;
+        let existing = located
+            .node_path
+            .ancestors()
+            .nth(located.missing_dirs + 1)
+            .unwrap_or(Path::new("/"));
+        let flags = if existing == Path::new("/") {
+            fs::fstatvfs(&self.root)?.f_flag
+        } else {
+            let dir = self
+                .resolve(existing, Missing::Fail)?
+                .open_as_dir()?
+                .ok_or(io::ErrorKind::NotFound)?;
+            fs::fstatvfs(&dir)?.f_flag
+        };
+        Ok(flags.contains(fs::StatVfsMountFlags::RDONLY))
+    }
+
     /// Whether `path` is itself a symbolic link (its directory followed).
     pub fn is_link(&self, path: &Path) -> bool {
         self.entry(path).is_ok_and(|entry| entry.is_link())
@@ -282,6 +352,26 @@ impl Resolved {
             Err(rustix::io::Errno::NOENT) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// What tells this file from one put here since: its inode, size and
+    /// modification time; `None` when there is no file.
+    pub fn stamp(&self) -> io::Result<Option<String>> {
+        match fs::statat(self.dir(), &self.name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(format!(
+                "{}:{}:{}.{:09}",
+                st.st_ino, st.st_size, st.st_mtime, st.st_mtime_nsec
+            ))),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Where this symbolic link leads, as written in it.
+    pub fn link_target(&self) -> Option<PathBuf> {
+        fs::readlinkat(self.dir(), &self.name, Vec::new())
+            .ok()
+            .map(|target| PathBuf::from(OsString::from_vec(target.into_bytes())))
     }
 
     pub fn read(&self) -> io::Result<Option<Vec<u8>>> {

@@ -25,6 +25,24 @@ containerd. Commands:
   start NAME CGROUP IMAGE ARG...
                              one pod as run does, without waiting: prints
                              NAME POD_ID CONTAINER_ID LOG_FILE
+  daemonset MANIFEST NAME POD CGROUP IMAGE_REF NODE_ROOT [--without-mount PATH]... [--arg ARG]...
+                             the DaemonSet NAME's pod from the YAML MANIFEST,
+                             translated as kubelet does (podspec.py), as pod
+                             POD: PullImage of IMAGE_REF (the manifest's image
+                             as the test's registry names it) unless present,
+                             RunPodSandbox, CreateContainer, StartContainer.
+                             The options mutate the spec first (for the bad
+                             cases). Prints POD POD_ID CONTAINER_ID LOG_FILE
+                             GRACE_SECONDS
+  stop CONTAINER SECONDS     StopContainer with that grace period, as kubelet
+                             stops a pod; the installer restarts containerd
+                             meanwhile, so a call cut off is made again once
+                             CRI answers, until the container has exited.
+                             Prints its exit code
+  wait-exit CONTAINER        waits (at most 120 s) for the container to exit;
+                             prints its exit code
+  rmi IMAGE                  RemoveImage
+  pod-id NAME                the id of the pod named NAME
   state CONTAINER            the container's state (CONTAINER_RUNNING...)
   remove POD                 StopContainer, RemoveContainer for its
                              containers, StopPodSandbox, RemovePodSandbox
@@ -48,6 +66,7 @@ WAIT_SECONDS = 120
 
 def main():
     sys.path.insert(0, sys.argv[1])
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import api_pb2 as api  # noqa: E402 (generated at test time)
     import api_pb2_grpc as api_grpc  # noqa: E402
 
@@ -87,6 +106,38 @@ def main():
         pod, container = start_pod(api, runtime, name, cgroup, image, argv)
         status = runtime.ContainerStatus(api.ContainerStatusRequest(container_id=container)).status
         print(name, pod, container, status.log_path)
+    elif command == "daemonset":
+        import podspec  # noqa: E402 (beside this file)
+        import yaml  # noqa: E402 (in the test's venv)
+        manifest, ds_name, name, cgroup, image_ref, node_root = args[:6]
+        without, extra, rest = [], [], args[6:]
+        while rest:
+            option, value, rest = rest[0], rest[1], rest[2:]
+            {"--without-mount": without, "--arg": extra}[option].append(value)
+        with open(manifest) as file:
+            ds = podspec.daemonset(list(yaml.safe_load_all(file)), ds_name)
+        sandbox, config, grace = podspec.requests(api, ds, name, cgroup, image_ref, node_root, without, extra)
+        present = images.ImageStatus(api.ImageStatusRequest(image=api.ImageSpec(image=image_ref))).image.id
+        if not present:
+            user, password = os.environ["REGISTRY_AUTH"].split(":", 1)
+            images.PullImage(api.PullImageRequest(
+                image=api.ImageSpec(image=image_ref),
+                auth=api.AuthConfig(username=user, password=password)), timeout=WAIT_SECONDS)
+        pod = runtime.RunPodSandbox(api.RunPodSandboxRequest(config=sandbox), timeout=WAIT_SECONDS).pod_sandbox_id
+        container = runtime.CreateContainer(api.CreateContainerRequest(
+            pod_sandbox_id=pod, config=config, sandbox_config=sandbox), timeout=WAIT_SECONDS).container_id
+        runtime.StartContainer(api.StartContainerRequest(container_id=container), timeout=WAIT_SECONDS)
+        status = runtime.ContainerStatus(api.ContainerStatusRequest(container_id=container)).status
+        print(name, pod, container, status.log_path, grace)
+    elif command == "stop":
+        print(stop_container(api, runtime, args[0], int(args[1])))
+    elif command == "wait-exit":
+        print(wait_exit(api, runtime, args[0], time.monotonic() + WAIT_SECONDS))
+    elif command == "pod-id":
+        pods = runtime.ListPodSandbox(api.ListPodSandboxRequest()).items
+        print(next(pod.id for pod in pods if pod.metadata.name == args[0]))
+    elif command == "rmi":
+        images.RemoveImage(api.RemoveImageRequest(image=api.ImageSpec(image=args[0])))
     elif command == "state":
         status = runtime.ContainerStatus(api.ContainerStatusRequest(container_id=args[0])).status
         print(api.ContainerState.Name(status.state))
@@ -111,6 +162,37 @@ def short(error):
         if key in text:
             text = text[:text.index(key)] + key + "<hidden>"
     return text
+
+
+def wait_exit(api, runtime, container, deadline):
+    """The container's exit code once it has exited; CRI calls that fail
+    while containerd restarts are made again until the deadline."""
+    while time.monotonic() < deadline:
+        try:
+            status = runtime.ContainerStatus(api.ContainerStatusRequest(container_id=container), timeout=5).status
+            if status.state == api.CONTAINER_EXITED:
+                return status.exit_code
+        except grpc.RpcError as error:
+            if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise
+        time.sleep(0.5)
+    raise TimeoutError(f"container {container} still runs")
+
+
+def stop_container(api, runtime, container, grace):
+    """StopContainer as kubelet makes it; made again when containerd's
+    restart cut it off, until the container has exited."""
+    deadline = time.monotonic() + grace + WAIT_SECONDS
+    while True:
+        try:
+            runtime.StopContainer(api.StopContainerRequest(container_id=container, timeout=grace),
+                                  timeout=grace + 30)
+            return wait_exit(api, runtime, container, deadline)
+        except grpc.RpcError as error:
+            if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                                    grpc.StatusCode.UNKNOWN) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def remove_pod(api, runtime, pod):

@@ -14,6 +14,9 @@
 # snapshotter's restart is refused), the package reinstalled, a new pod run,
 # and the package removed (refused, then done); it must never miss a read.
 # A control step restarts the snapshotter regardless and must see reads fail.
+# Last, without our package, the node-installer DaemonSet of contrib/kubernetes
+# runs as kubelet would run it (tests/e2e/installer.sh), from make image's
+# OCI archive: installed, switched, a Nydus pod, stopped, cleaned up.
 # The only place where --restart, the drop-in and the install-time switch
 # meet a real systemd. Run by tests/e2e/run.sh as the suite
 # "bookworm-systemd" (make test-e2e SUITES=bookworm-systemd), as root.
@@ -28,6 +31,7 @@ BASE_SUITE=bookworm
 source "$(dirname "$0")/../lifecycle/lib.sh"
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/flatcar-layout.sh"
+source "$(dirname "$0")/installer.sh"
 # The cached tree: bookworm minbase with systemd as init (made from the
 # lifecycle tests' cached chroot, once).
 NODE_TAR=$CACHE/bookworm-systemd.tgz
@@ -638,7 +642,7 @@ check "CRI stops and removes every container and pod, and removes the images" qu
 step "18. The node laid out as Flatcar runs containerd (config under /usr): switched and back through its unit"
 flatcar_layout
 
-step "19. apt-get remove of the idle node's package, power off"
+step "19. apt-get remove of the idle node's package"
 check "the snapshotter's unit back to KillMode=control-group" kill_mode control-group
 check "apt-get remove nydus-overlayfs (no container runs: nothing to refuse)" quietly "$WORK/remove.log" \
     node apt-get remove -q -y nydus-overlayfs
@@ -654,7 +658,12 @@ for log in boot.log apt.log install.log status.log disable-restart.log enable-re
     check_no_credential "$WORK/$log"
 done
 check_no_credential "$WORK"/live-*.log
+
+step "20. The node-installer DaemonSet (contrib/kubernetes), run through CRI as kubelet runs it"
+installer_daemonset
 check_no_credential "$ROOT/var/log/pods"
+
+step "21. Power off"
 power_off_node
 check "the node powered off" node_is_down
 check "no process is left in the node" test -z "$(node_processes)"
