@@ -4,12 +4,13 @@
 #   make package ARCH=arm64 | package-all   the same for arm64 in target/arm64/ (root), or for both
 #   make check     fast checks, no root: fmt, clippy (xtask too), and the tests that need neither root nor packages
 #   make repo      signed APT and RPM repositories of them in target/repo/ (REPO_KEY=…)
+#   make image     the node-installer image: an OCI archive of both architectures in target/image/ (root)
 #   make test      every test (as root: the tests mount overlayfs and run dpkg/rpm)
 #   make install DESTDIR=… PREFIX=/usr    for builders of other distros
 #   make bench     per-mount cost, memory and size (root)
 #   make fuzz | stress   long runs of the fuzzer and of the load and fault tests
 #   make build | man | lint
-#   make test-repo | test-repro | test-arm64   only the repository, reproducibility or emulated arm64 tests
+#   make test-repo | test-repro | test-arm64 | test-image   only the repository, reproducibility, emulated arm64 or image tests
 
 CARGO ?= cargo
 
@@ -172,8 +173,23 @@ REPRO_DEBS := git diffoscope-minimal python3-debian python3-rpm binutils xz-util
 # The completions test loads the completions in the shells themselves.
 COMPLETION_DEBS := bash zsh fish
 
+# make image: the node-installer image a privileged DaemonSet runs
+# (docs/packages.md, The node-installer image): FROM scratch, the release
+# binaries of each of IMAGE_ARCHES in /usr/sbin, under one OCI image index,
+# packed by `cargo xtask image` as the OCI archive
+# IMAGE_DIR/nydus-overlayfs-installer-VERSION.tar. The binaries are built with
+# the packages' PREFIX (/usr, where the image has them): they are the
+# packages' own, byte for byte, and after make package nothing is rebuilt.
+IMAGE_ARCHES ?= $(ARCHES)
+IMAGE_DIR ?= target/image
+IMAGE_LAYOUT := PREFIX=/usr
+# Its test reads the archive with skopeo and umoci, the JSON with jq, the
+# binaries' architecture with file, and runs the arm64 one under qemu.
+IMAGE_DEBS := skopeo umoci jq file qemu-user-static
+
 .PHONY: all build man install package lint check test test-e2e bench fuzz stress deps-package deps-test deps-e2e deps-fuzz clean
 .PHONY: package-all test-arm64 emulated-tests deps-arm64 repo deps-repo deps-repro deps-audit deps-build deps-completions test-repro test-repo completions
+.PHONY: image test-image deps-image
 
 all: build
 
@@ -188,6 +204,7 @@ install: completions
 
 deps-build:
 	tools/ensure-cargo-tool cargo-auditable $(CARGO_AUDITABLE_VERSION)
+	$(if $(CROSS_DEBS),tools/ensure-debian-packages $(CROSS_DEBS))
 
 # The build steps are Rust (xtask/; `cargo xtask` is an alias in .cargo/config.toml).
 man:
@@ -276,10 +293,11 @@ check:
 	$(CARGO) test --locked
 
 # Unit and integration tests, make install, the packages' lifecycle under
-# dpkg/apt, piuparts and rpm in a chroot, the Ansible role and the
-# image-builder recipe, then a real container end to end. Rust tests that
-# need root are marked #[ignore] with the reason, so a plain `cargo test`
-# reports them as ignored; make test, which runs as root, includes them.
+# dpkg/apt, piuparts and rpm in a chroot, the Ansible role, the image-builder
+# recipe and the node-installer image, then a real container end to end.
+# Rust tests that need root are marked #[ignore] with the reason, so a plain
+# `cargo test` reports them as ignored; make test, which runs as root,
+# includes them.
 test: deps-test deps-e2e package
 	$(STATIC) NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) $(CARGO) test --locked $(CARGO_TARGET) -- --include-ignored
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
@@ -288,6 +306,8 @@ test: deps-test deps-e2e package
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/lifecycle/deb.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/lifecycle/rpm.sh
 	$(MAKE) --no-print-directory test-arm64
+	$(MAKE) --no-print-directory image
+	tests/image/oci.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/fleet/ansible.sh
 	NYDUS_OVERLAYFS_TEST_CACHE=$(TEST_CACHE) tests/fleet/image.sh
 	tests/audit/dep-data.sh
@@ -318,9 +338,9 @@ ARM64_TEST_DEBS := qemu-user-static debootstrap file util-linux
 deps-arm64:
 	tools/ensure-debian-packages $(ARM64_TEST_DEBS)
 
-# What the repository and reproducibility tests need (each also runs alone:
-# make test-repo, make test-repro).
-test: deps-repo deps-repro deps-audit deps-completions deps-arm64
+# What the repository, reproducibility and image tests need (each also runs
+# alone: make test-repo, make test-repro, make test-image).
+test: deps-repo deps-repro deps-audit deps-completions deps-arm64 deps-image
 
 # Both architectures' packages (make package-all; arm64 needs root).
 repo: package-all deps-repo
@@ -338,6 +358,21 @@ deps-audit:
 
 deps-completions:
 	tools/ensure-debian-packages $(COMPLETION_DEBS)
+
+# The node-installer image (root: the arm64 binaries are built in the
+# toolchain chroot), from each architecture's release binaries.
+image: $(addprefix image-binaries-,$(IMAGE_ARCHES))
+	$(CARGO) xtask image $(IMAGE_DIR) $(foreach a,$(IMAGE_ARCHES),$(a)=target/$(TRIPLE_$(a))/release)
+image-binaries-%:
+	$(MAKE) --no-print-directory build ARCH=$* $(IMAGE_LAYOUT)
+
+# What the image holds and runs, read back by skopeo and umoci, and that two
+# builds from the same binaries are the same bytes (tests/image/oci.sh).
+test-image: image deps-image
+	tests/image/oci.sh
+
+deps-image:
+	tools/ensure-debian-packages $(IMAGE_DEBS)
 
 # Two `make package` runs from two clones at different paths, a minute apart,
 # with different umask, TZ and locale: the same sha256s.
