@@ -390,7 +390,7 @@ test-repo: deps-test deps-repo deps-audit package-all
 # Only the end-to-end test: pods from a Nydus image through CRI, containerd,
 # nydus-snapshotter, nydusd and the installed .deb, one node per suite in
 # SUITES.
-test-e2e: deps-e2e package
+test-e2e: deps-e2e package image
 	$(RUN_E2E)
 
 # Per-mount cost, memory and size against a floor measured in the same run

@@ -405,3 +405,42 @@ fn a_read_only_usr_is_refused_before_anything_is_written() {
     );
     assert_eq!(changed, Vec::<PathBuf>::new(), "the refusal changed these");
 }
+
+/// The DaemonSets name the image of this version and run its entrypoint
+/// against the node's root at /host.
+#[test]
+fn the_manifests_run_this_versions_installer_on_the_nodes_root() {
+    let version = env!("CARGO_PKG_VERSION");
+    for (manifest, args) in [
+        (
+            "contrib/kubernetes/daemonset.yaml",
+            r#"["--root", "/host", "installer"]"#,
+        ),
+        (
+            "contrib/kubernetes/cleanup/daemonset.yaml",
+            r#"["--root", "/host", "installer", "--cleanup"]"#,
+        ),
+    ] {
+        let text =
+            fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(manifest)).unwrap();
+        let field = |name: &str| -> Vec<String> {
+            text.lines()
+                .filter_map(|line| line.trim().strip_prefix(name))
+                .map(|value| value.trim().trim_matches('"').to_string())
+                .collect()
+        };
+        assert_eq!(
+            field("image:"),
+            [format!("nydus-overlayfs-installer:{version}")],
+            "{manifest}"
+        );
+        assert_eq!(
+            field("app.kubernetes.io/version:"),
+            [version, version],
+            "{manifest}"
+        );
+        assert_eq!(field("args:"), [args.trim_matches('"')], "{manifest}");
+        assert_eq!(field("mountPath:"), ["/host"], "{manifest}");
+        assert_eq!(field("path:"), ["/"], "{manifest}");
+    }
+}

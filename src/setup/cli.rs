@@ -60,6 +60,16 @@ status reports the flavor, the file containerd reads and what keeps the switch \
 there, and what containerd and nydus-snapshotter will do with the settings they \
 load once the flavor has rewritten its config, whoever wrote them.
 
+On nodes without the packages, install puts the helper, this program and the files \
+the packages would (containerd's drop-ins, containerd.service's ordering drop-in, the \
+modules-load.d file, mount(8)'s link) under /usr/local (/opt/nydus-overlayfs on \
+Flatcar, whose /usr is read-only; --prefix to choose), recorded so that uninstall, \
+after switching the node back as package removal does, removes exactly that. \
+installer is the node-installer image's entrypoint (a DaemonSet with the node's / \
+at /host): install, enable --restart, then on SIGTERM disable --restart and \
+uninstall; installer --cleanup does only the second half. Under --root, a running \
+node's own programs (systemctl, over its systemd's socket) are run chrooted into it.
+
 Settings (the two config paths) are read from /etc/nydus-overlayfs/setup.toml; \
 containerd_config there overrides where containerd's config is found. \
 If /etc/nydus-overlayfs/enable-on-install exists, installing or upgrading the \
@@ -70,7 +80,8 @@ pub const FILES: &str = "\
 /etc/nydus-overlayfs/setup.toml            settings: the paths of the two config files
 /etc/nydus-overlayfs/enable-on-install     the admin's opt-in: the package runs enable
 /var/lib/nydus-overlayfs/                  the journal disable undoes enable from
-/var/lib/nydus-overlayfs/lock              held by enable and disable: one run at a time
+/var/lib/nydus-overlayfs/lock              held by enable, disable, install and uninstall: one run at a time
+/var/lib/nydus-overlayfs/installed.toml    what install wrote, which uninstall removes
 /etc/containerd/conf.d/nydus-overlayfs.toml  the drop-in enable writes where config.toml imports conf.d
 /var/lib/rancher/{k3s,rke2}/agent/etc/containerd/config-v3.toml.d/nydus-overlayfs.toml  k3s's and RKE2's
 /etc/k0s/containerd.d/nydus-overlayfs.toml  k0s's
@@ -241,7 +252,13 @@ pub fn run(args: SetupArgs) -> Result<Exit, Error> {
         Action::Uninstall => {
             install::check_node_root(&node, &args.root)?;
             let (lines, exit) = install::uninstall(&node, &layout)?;
-            lines.iter().for_each(|line| println!("{line}"));
+            for line in lines {
+                // What was done on stdout; warnings and the refusal, as errors.
+                match line.starts_with("warning: ") || line.starts_with("not ") {
+                    true => eprintln!("nydus-overlayfs-setup: {line}"),
+                    false => println!("{line}"),
+                }
+            }
             return Ok(exit);
         }
         Action::Installer { cleanup, prefix } => {

@@ -5,6 +5,8 @@ Turns the directory ROOTFS into a one-layer Nydus image (RAFS v6) with
 nydus-image, the way nydusify would, and pushes it over plain HTTP to the
 registry at REGISTRY with the credentials in $REGISTRY_AUTH (user:password).
 ENTRYPOINT, if given, is the image's entrypoint (the pause image has one).
+With - for NYDUS_IMAGE, the image is a plain OCI one instead (ROOTFS in one
+gzip'd tar layer), as a node that is not switched can run.
 
 The manifest has two layers: the RAFS data blob (media type
 application/vnd.oci.image.layer.nydus.blob.v1, digest = blob id) and a gzip'd
@@ -95,6 +97,13 @@ def main():
     bootstrap = os.path.join(work, "image.boot")
     blob = os.path.join(work, "layer.blob")
     layer_tar(rootfs, layer)
+    registry = Registry(address, repository)
+    if nydus_image == "-":
+        with open(layer, "rb") as f:
+            tar_bytes = f.read()
+        layers = [dict(registry.push_blob(gzip.compress(tar_bytes, mtime=0)), mediaType=OCI_LAYER_GZIP)]
+        print(push_image(registry, tag, entrypoint, [sha256(tar_bytes)], layers))
+        return
     subprocess.run(
         [nydus_image, "create", "--type", "tar-rafs", "--fs-version", "6",
          "--bootstrap", bootstrap, "--blob", blob, "--log-level", "warn", layer],
@@ -104,29 +113,35 @@ def main():
         blob_bytes = f.read()
     bootstrap_gz, bootstrap_diff_id = bootstrap_layer(bootstrap)
 
-    registry = Registry(address, repository)
     blob_desc = registry.push_blob(blob_bytes)
     boot_desc = registry.push_blob(bootstrap_gz)
+    layers = [
+        dict(blob_desc, mediaType=NYDUS_BLOB,
+             annotations={"containerd.io/snapshot/nydus-blob": "true"}),
+        dict(boot_desc, mediaType=OCI_LAYER_GZIP,
+             annotations={"containerd.io/snapshot/nydus-bootstrap": "true",
+                          "containerd.io/snapshot/nydus-fs-version": "6"}),
+    ]
+    print(push_image(registry, tag, entrypoint, [blob_desc["digest"], bootstrap_diff_id], layers))
+
+
+def push_image(registry, tag, entrypoint, diff_ids, layers):
+    """Pushes the config and the manifest of an image of these layers;
+    returns the manifest's digest."""
     config = {
         "architecture": "amd64",
         "os": "linux",
         "config": dict({"Env": ["PATH=/bin"]}, **({"Entrypoint": entrypoint} if entrypoint else {})),
-        "rootfs": {"type": "layers", "diff_ids": [blob_desc["digest"], bootstrap_diff_id]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
     }
     config_desc = registry.push_blob(json.dumps(config, sort_keys=True).encode())
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "config": dict(config_desc, mediaType=OCI_CONFIG),
-        "layers": [
-            dict(blob_desc, mediaType=NYDUS_BLOB,
-                 annotations={"containerd.io/snapshot/nydus-blob": "true"}),
-            dict(boot_desc, mediaType=OCI_LAYER_GZIP,
-                 annotations={"containerd.io/snapshot/nydus-bootstrap": "true",
-                              "containerd.io/snapshot/nydus-fs-version": "6"}),
-        ],
+        "layers": layers,
     }
-    print(registry.push_manifest(tag, manifest))
+    return registry.push_manifest(tag, manifest)
 
 
 if __name__ == "__main__":

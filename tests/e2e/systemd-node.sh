@@ -57,7 +57,7 @@ if [ -z "${LIFECYCLE_WORK:-}" ]; then
     [ -c /dev/fuse ] || skip "no /dev/fuse: nydusd in the node needs FUSE"
     awk '$3 == "cgroup" && $4 ~ /(^|,)cpu(,|$)/' /proc/self/mounts | grep -q . ||
         skip "no cgroup v1 cpu controller: this test's node is made for a host with v1 controllers (see the README)"
-    require_e2e_parts
+    require_e2e_parts "$INSTALLER_ARCHIVE"
 fi
 run_isolated "$@"
 
