@@ -444,3 +444,75 @@ fn the_manifests_run_this_versions_installer_on_the_nodes_root() {
         assert_eq!(field("path:"), ["/"], "{manifest}");
     }
 }
+
+/// The image's entrypoint on a tree: install, enable, wait; SIGTERM
+/// switches back and uninstalls, leaving every byte as it was.
+#[test]
+fn the_installer_sets_up_waits_and_undoes_everything_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let tree = Tree::of("containerd");
+    let before = tree.snapshot();
+    let mut installer = Command::new(SETUP)
+        .arg("--root")
+        .arg(tree.dir.path())
+        .args(&tree.args)
+        .arg("installer")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(installer.stdout.take().unwrap()).lines();
+    let mut log = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        log.push(line.clone());
+        if line.starts_with("installed and switched") {
+            break;
+        }
+    }
+    assert!(
+        log.contains(&"switched /etc/containerd/config.toml".to_string()),
+        "{log:?}"
+    );
+    assert!(tree.path("/usr/local/sbin/nydus-overlayfs").exists());
+    let pid = rustix::process::Pid::from_raw(installer.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(installer.wait().unwrap().success(), "{rest:?}");
+    assert_eq!(rest[0], "SIGTERM: switching the node back and uninstalling");
+    assert!(
+        rest.contains(&"restored /etc/containerd/config.toml".to_string()),
+        "{rest:?}"
+    );
+    assert_eq!(
+        tree.changed_since(&before),
+        Vec::<PathBuf>::new(),
+        "left changed"
+    );
+}
+
+/// An enable refused after the install: what was installed is removed, and
+/// the installer exits non-zero with enable's one line.
+#[test]
+fn the_installer_undoes_its_install_when_enable_is_refused() {
+    let tree = Tree::of("k3s-without-import");
+    let before = tree.snapshot();
+    let output = tree.setup(&["installer"]);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("imports no directory of drop-ins"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .contains("removed /usr/local/sbin/nydus-overlayfs\n"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        tree.changed_since(&before),
+        Vec::<PathBuf>::new(),
+        "left changed"
+    );
+}

@@ -247,10 +247,7 @@ pub fn check_node_root(node: &NodeFs, root: &Path) -> Result<(), Error> {
 
 /// Installs under `prefix` (`None`: the flavor's); one line per file written.
 pub fn install(node: &NodeFs, facts: &Facts, prefix: Option<&Path>) -> Result<Vec<String>, Error> {
-    let lock = NodeLock::acquire(node, &Layout::lock_file(), WAIT_LIMIT, &mut |_| {
-        eprintln!("nydus-overlayfs-setup: waiting for another nydus-overlayfs-setup to finish")
-    })
-    .map_err(Error::new)?;
+    let lock = lock(node)?;
     let result = plan(node, facts, prefix).and_then(|(record, steps)| apply(node, record, steps));
     lock.release();
     result
@@ -464,12 +461,12 @@ fn reload_systemd(node: &NodeFs, report: &mut Vec<String>) {
 /// running containers' filesystems down), then removes what the record
 /// lists. One line per thing done, and how it ends.
 pub fn uninstall(node: &NodeFs, layout: &Layout) -> Result<(Vec<String>, Exit), Error> {
-    let Some(record) = Record::read(node)? else {
+    if Record::read(node)?.is_none() {
         return Ok((
             vec!["nothing installed here by nydus-overlayfs-setup; nothing changed".into()],
             Exit::Done,
         ));
-    };
+    }
     let (mut report, outcome) = package::switch_back(node, layout);
     match outcome {
         package::SwitchBack::Done => {}
@@ -479,14 +476,31 @@ pub fn uninstall(node: &NodeFs, layout: &Layout) -> Result<(Vec<String>, Exit), 
             return Ok((report, Exit::Failed));
         }
     }
-    let lock = NodeLock::acquire(node, &Layout::lock_file(), WAIT_LIMIT, &mut |_| {
+    report.extend(remove_installed(node)?);
+    Ok((report, Exit::Done))
+}
+
+/// Removes what the record lists, leaving the switch as it is: for an
+/// install whose enable failed, which switched nothing.
+pub fn remove_installed(node: &NodeFs) -> Result<Vec<String>, Error> {
+    let lock = lock(node)?;
+    let result = Record::read(node).and_then(|record| {
+        let mut report = Vec::new();
+        if let Some(record) = record {
+            remove_recorded(node, &record, &mut report)?;
+        }
+        Ok(report)
+    });
+    lock.release();
+    result
+}
+
+/// The node's lock, as enable and disable take it: one run at a time.
+fn lock(node: &NodeFs) -> Result<NodeLock, Error> {
+    NodeLock::acquire(node, &Layout::lock_file(), WAIT_LIMIT, &mut |_| {
         eprintln!("nydus-overlayfs-setup: waiting for another nydus-overlayfs-setup to finish")
     })
-    .map_err(Error::new)?;
-    let result = remove_recorded(node, &record, &mut report);
-    lock.release();
-    result?;
-    Ok((report, Exit::Done))
+    .map_err(Error::new)
 }
 
 fn remove_recorded(node: &NodeFs, record: &Record, report: &mut Vec<String>) -> Result<(), Error> {

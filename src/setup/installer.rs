@@ -54,7 +54,7 @@ pub fn run(
             "{signal}: switching the node back and uninstalling"
         ));
     }
-    let exit = tear_down(node);
+    let exit = tear_down(node, layout);
     if cleanup && exit == Exit::Done {
         say("cleaned up; waiting to be stopped".into());
         signals.wait();
@@ -74,14 +74,7 @@ fn set_up(
         .map_err(fail)?
         .into_iter()
         .for_each(say);
-    // The layout as installed: the helper and drop-ins where install put them.
-    let installed = match Layout::for_this_binary(node) {
-        Ok(installed) => match layout.settings().flavor {
-            Some(flavor) => installed.with_flavor(flavor),
-            None => installed,
-        },
-        Err(error) => return Err(undo(node, error)),
-    };
+    let installed = installed_layout(node, layout).map_err(|error| undo(node, error))?;
     match apply::run(node, &installed, given, Switch::Enable, false) {
         Ok(plan) if plan.is_empty() => say("already switched; nothing changed".into()),
         Ok(plan) => plan.changes.iter().for_each(|c| say(c.describe(true))),
@@ -103,16 +96,32 @@ fn set_up(
     Ok(())
 }
 
-/// After a failed enable: uninstall what this run installed.
+/// The layout as installed (the helper and the drop-ins where install put
+/// them), on the flavor --flavor named.
+fn installed_layout(node: &NodeFs, layout: &Layout) -> Result<Layout, Error> {
+    let installed = Layout::for_this_binary(node)?;
+    Ok(match layout.settings().flavor {
+        Some(flavor) => installed.with_flavor(flavor),
+        None => installed,
+    })
+}
+
+/// After a failed enable, which switched nothing: remove what was installed,
+/// restarting nothing.
 fn undo(node: &NodeFs, error: Error) -> Exit {
     let exit = fail(error);
-    tear_down(node);
+    match install::remove_installed(node) {
+        Ok(lines) => lines.into_iter().for_each(say),
+        Err(error) => {
+            fail(error);
+        }
+    }
     exit
 }
 
 /// disable (with the restarts package removal makes) and uninstall.
-fn tear_down(node: &NodeFs) -> Exit {
-    let layout = match Layout::for_this_binary(node) {
+fn tear_down(node: &NodeFs, layout: &Layout) -> Exit {
+    let layout = match installed_layout(node, layout) {
         Ok(layout) => layout,
         Err(error) => return fail(error),
     };

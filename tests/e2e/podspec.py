@@ -14,12 +14,14 @@ other than what the manifest says. Fields that only choose a node
 import os
 
 # Fields of the pod spec that do not reach the runtime: scheduling, the API
-# server's, or kubelet's own bookkeeping.
+# server's (no token mounted, no service variables: what the manifest asks),
+# and the grace period, which the test passes to StopContainer.
 NOT_FOR_THE_RUNTIME = {
     "nodeSelector", "tolerations", "affinity", "priorityClassName", "serviceAccountName",
     "automountServiceAccountToken", "enableServiceLinks", "terminationGracePeriodSeconds",
-    "containers", "volumes", "hostNetwork", "hostPID", "hostIPC", "securityContext",
 }
+# The fields translated below.
+TRANSLATED = {"containers", "volumes", "hostNetwork", "hostPID", "hostIPC", "securityContext"}
 CONTAINER_FIELDS = {
     "name", "image", "imagePullPolicy", "command", "args", "env", "securityContext",
     "resources", "volumeMounts", "workingDir",
@@ -67,9 +69,13 @@ def requests(api, ds, pod_name, cgroup_parent, image_ref, node_root, without_mou
     arguments added), applied before translating."""
     template = ds["spec"]["template"]
     spec = template["spec"]
-    unknown = set(spec) - NOT_FOR_THE_RUNTIME
+    unknown = set(spec) - NOT_FOR_THE_RUNTIME - TRANSLATED
     if unknown:
         raise Unsupported(f"pod spec fields not translated: {sorted(unknown)}")
+    # kubelet would mount a token and set service variables otherwise.
+    for field in ("automountServiceAccountToken", "enableServiceLinks"):
+        if spec.get(field, True) is not False:
+            raise Unsupported(f"{field} must be false: its mount or variables are not translated")
     if len(spec["containers"]) != 1:
         raise Unsupported("one container per pod is translated")
     container = spec["containers"][0]
