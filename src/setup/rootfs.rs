@@ -116,13 +116,14 @@ impl NodeFs {
         // systemctl ignores requests from what it takes for a chroot; this
         // one reaches the node's own systemd, through its socket.
         command.env("SYSTEMD_IGNORE_CHROOT", "1");
-        let root = self.root_path.clone();
+        let root = std::ffi::CString::new(self.root_path.as_os_str().as_bytes())
+            .expect("a path opened as the root holds no NUL");
         // SAFETY: between fork and exec only chroot(2) and chdir(2) run, on
-        // a path made before the fork: no allocation, no lock.
+        // C strings made before the fork: no allocation, no lock.
         unsafe {
             command.pre_exec(move || {
-                rustix::process::chroot(&root)?;
-                rustix::process::chdir("/")?;
+                rustix::process::chroot(root.as_c_str())?;
+                rustix::process::chdir(c"/")?;
                 Ok(())
             });
         }
