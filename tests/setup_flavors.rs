@@ -57,31 +57,6 @@ fn node_of(case: &Path) -> Node {
     node
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            fs::create_dir_all(&target).unwrap();
-            copy_tree(&entry.path(), &target);
-        } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(fs::read_link(entry.path()).unwrap(), &target).unwrap();
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-fn args_of(case: &Path) -> Vec<String> {
-    fs::read_to_string(case.join("args"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 fn run(node: &Node, case: &Path, command: &[&str]) -> Output {
     let mut args: Vec<String> = args_of(case);
     args.extend(command.iter().map(|s| s.to_string()));

@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 mod common;
 mod setup_node;
 
-use setup_node::{SETUP, fixture, text};
+use setup_node::{SETUP, args_of, copy_tree, fixture, text, tree_snapshot};
 
 /// A node tree: a flavor case's files, nydus-snapshotter's config, an
 /// os-release, a /sbin.
@@ -32,9 +32,7 @@ impl Tree {
         copy_tree(&case_dir.join("root"), dir.path());
         let tree = Tree {
             dir,
-            args: fs::read_to_string(case_dir.join("args"))
-                .map(|text| text.lines().map(str::to_string).collect())
-                .unwrap_or_default(),
+            args: args_of(&case_dir),
         };
         tree.write(
             "/etc/nydus/config.toml",
@@ -75,28 +73,7 @@ impl Tree {
     /// Every path under the tree, with its bytes (a link: where it leads)
     /// and mode.
     fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>, u32)> {
-        let mut files = Vec::new();
-        let mut pending = vec![self.dir.path().to_path_buf()];
-        while let Some(dir) = pending.pop() {
-            for entry in fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                let meta = fs::symlink_metadata(&path).unwrap();
-                let bytes = if meta.is_dir() {
-                    pending.push(path.clone());
-                    Vec::new()
-                } else if meta.file_type().is_symlink() {
-                    fs::read_link(&path)
-                        .unwrap()
-                        .into_os_string()
-                        .into_encoded_bytes()
-                } else {
-                    fs::read(&path).unwrap()
-                };
-                files.push((path, bytes, meta.permissions().mode()));
-            }
-        }
-        files.sort();
-        files
+        tree_snapshot(self.dir.path())
     }
 
     /// The paths whose bytes or mode differ from `before`, or that came or went.
@@ -111,22 +88,6 @@ impl Tree {
         changed.sort();
         changed.dedup();
         changed
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        let meta = fs::symlink_metadata(entry.path()).unwrap();
-        if meta.is_dir() {
-            fs::create_dir_all(&target).unwrap();
-            copy_tree(&entry.path(), &target);
-        } else if meta.file_type().is_symlink() {
-            std::os::unix::fs::symlink(fs::read_link(entry.path()).unwrap(), &target).unwrap();
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
     }
 }
 

@@ -34,13 +34,7 @@ pub fn run(
     switch: Switch,
     dry_run: bool,
 ) -> Result<Plan, Error> {
-    let lock = NodeLock::acquire(node, &Layout::lock_file(), WAIT_LIMIT, &mut |holder| {
-        eprintln!(
-            "nydus-overlayfs-setup: waiting for another nydus-overlayfs-setup{} to finish",
-            holder.map_or(String::new(), |pid| format!(" (pid {pid})"))
-        )
-    })
-    .map_err(Error::new)?;
+    let lock = lock_node(node)?;
     let result = (|| {
         let facts = Facts::gather(node, layout, given)?;
         let plan = match switch {
@@ -54,6 +48,18 @@ pub fn run(
     })();
     lock.release();
     result
+}
+
+/// The node's lock, taken by every command that changes the node: one run
+/// at a time, the next waiting (and saying for whom).
+pub fn lock_node(node: &NodeFs) -> Result<NodeLock, Error> {
+    NodeLock::acquire(node, &Layout::lock_file(), WAIT_LIMIT, &mut |holder| {
+        eprintln!(
+            "nydus-overlayfs-setup: waiting for another nydus-overlayfs-setup{} to finish",
+            holder.map_or(String::new(), |pid| format!(" (pid {pid})"))
+        )
+    })
+    .map_err(Error::new)
 }
 
 fn apply(node: &NodeFs, facts: &Facts, plan: &Plan) -> Result<(), Error> {

@@ -14,7 +14,6 @@
 //! changed since (its inode, size or modification time differ).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use toml_edit::{ArrayOfTables, DocumentMut, Table, value};
 
@@ -22,10 +21,9 @@ use super::error::{Error, Exit};
 use super::facts::Facts;
 use super::flavor::Route;
 use super::layout::{DropIns, HELPER_NAME, Layout, MOUNT_HELPER_LINK, SERVICE_PATH};
-use super::lock::NodeLock;
-use super::probe::{self, Version};
+use super::probe::Version;
 use super::rootfs::{Missing, NodeFs};
-use super::{package, snapshotter};
+use super::{apply, package, snapshotter, unit};
 
 /// The record, in the journal's directory.
 const RECORD: &str = "installed.toml";
@@ -39,7 +37,6 @@ const PACKAGED_SETUP: [&str; 2] = [
 /// The prefix whose `lib/` systemd and systemd-modules-load read; under any
 /// other prefix those files go to /etc.
 const LOCAL_PREFIX: &str = "/usr/local";
-const WAIT_LIMIT: Duration = Duration::from_secs(120);
 
 /// The files the packages ship besides the binaries, as `install` writes them.
 const PROXY_PLUGIN_DROP_IN: &str =
@@ -247,7 +244,7 @@ pub fn check_node_root(node: &NodeFs, root: &Path) -> Result<(), Error> {
 
 /// Installs under `prefix` (`None`: the flavor's); one line per file written.
 pub fn install(node: &NodeFs, facts: &Facts, prefix: Option<&Path>) -> Result<Vec<String>, Error> {
-    let lock = lock(node)?;
+    let lock = apply::lock_node(node)?;
     let result = plan(node, facts, prefix).and_then(|(record, steps)| apply(node, record, steps));
     lock.release();
     result
@@ -392,14 +389,15 @@ fn step(node: &NodeFs, previous: Option<&Record>, item: Item) -> Result<Step, Er
 
 fn apply(node: &NodeFs, mut record: Record, steps: Vec<Step>) -> Result<Vec<String>, Error> {
     let mut report = Vec::new();
-    if steps.iter().all(|step| !matches!(step, Step::Write { .. })) {
+    let writes = steps.iter().any(|step| matches!(step, Step::Write { .. }));
+    if writes {
+        // Listed before written: an interrupted install is undone by uninstall.
+        record.write(node)?;
+    } else {
         report.push(format!(
             "already installed under {}; nothing changed",
             record.prefix.display()
         ));
-    } else {
-        // Listed before written: an interrupted install is undone by uninstall.
-        record.write(node)?;
     }
     let mut unit_changed = false;
     for step in steps {
@@ -426,8 +424,7 @@ fn apply(node: &NodeFs, mut record: Record, steps: Vec<Step>) -> Result<Vec<Stri
                 if let Some(recorded) = record.files.iter_mut().find(|f| f.path == *path) {
                     recorded.stamp = stamp;
                 }
-                unit_changed |= path.starts_with("/etc/systemd")
-                    || path.to_string_lossy().contains("/systemd/system/");
+                unit_changed |= unit::is_unit_file(path);
                 report.push(format!("installed {}", path.display()));
             }
             Step::Keep(_) => {}
@@ -435,25 +432,12 @@ fn apply(node: &NodeFs, mut record: Record, steps: Vec<Step>) -> Result<Vec<Stri
         }
     }
     if unit_changed {
-        reload_systemd(node, &mut report);
+        package::reload_systemd(node, &mut report);
     }
-    if !record.files.is_empty() {
+    if writes {
         record.write(node)?;
     }
     Ok(report)
-}
-
-/// Has systemd read the ordering drop-in, written or removed.
-fn reload_systemd(node: &NodeFs, report: &mut Vec<String>) {
-    if !probe::systemd_runs(node) {
-        return;
-    }
-    let reloaded = probe::node_program(node, "systemctl")
-        .and_then(|mut systemctl| systemctl.arg("daemon-reload").status().ok())
-        .is_some_and(|status| status.success());
-    if !reloaded {
-        report.push("warning: systemctl daemon-reload failed: containerd is ordered after nydus-snapshotter from the next reload".into());
-    }
 }
 
 /// Switches the node back as package removal does (restarting what reads
@@ -483,7 +467,7 @@ pub fn uninstall(node: &NodeFs, layout: &Layout) -> Result<(Vec<String>, Exit), 
 /// Removes what the record lists, leaving the switch as it is: for an
 /// install whose enable failed, which switched nothing.
 pub fn remove_installed(node: &NodeFs) -> Result<Vec<String>, Error> {
-    let lock = lock(node)?;
+    let lock = apply::lock_node(node)?;
     let result = Record::read(node).and_then(|record| {
         let mut report = Vec::new();
         if let Some(record) = record {
@@ -493,14 +477,6 @@ pub fn remove_installed(node: &NodeFs) -> Result<Vec<String>, Error> {
     });
     lock.release();
     result
-}
-
-/// The node's lock, as enable and disable take it: one run at a time.
-fn lock(node: &NodeFs) -> Result<NodeLock, Error> {
-    NodeLock::acquire(node, &Layout::lock_file(), WAIT_LIMIT, &mut |_| {
-        eprintln!("nydus-overlayfs-setup: waiting for another nydus-overlayfs-setup to finish")
-    })
-    .map_err(Error::new)
 }
 
 fn remove_recorded(node: &NodeFs, record: &Record, report: &mut Vec<String>) -> Result<(), Error> {
@@ -524,12 +500,12 @@ fn remove_recorded(node: &NodeFs, record: &Record, report: &mut Vec<String>) -> 
         }
         entry.remove().map_err(at)?;
         entry.remove_empty_dirs(file.created_dirs);
-        unit_changed |= file.path.to_string_lossy().contains("/systemd/system/");
+        unit_changed |= unit::is_unit_file(&file.path);
         report.push(format!("removed {}", file.path.display()));
     }
     Record::remove(node)?;
     if unit_changed {
-        reload_systemd(node, report);
+        package::reload_systemd(node, report);
     }
     Ok(())
 }

@@ -90,25 +90,36 @@ impl Layout {
     /// The layout of `node`, with the helper at `helper` and the admin's
     /// settings read from the node.
     pub fn new(node: &NodeFs, helper: PathBuf) -> Result<Layout, Error> {
-        let installed = install::Record::read(node)?;
-        Ok(Layout {
-            helper,
-            drop_ins: installed
-                .as_ref()
-                .map_or_else(DropIns::packaged, |record| record.drop_ins()),
-            settings: read_settings(node)?,
-        })
+        Layout::with_record(node, helper, install::Record::read(node)?)
     }
 
     /// The layout for the running setup binary: on a node where `install`
     /// put the files, as it put them; else the helper beside this program.
     pub fn for_this_binary(node: &NodeFs) -> Result<Layout, Error> {
-        if let Some(record) = install::Record::read(node)? {
-            return Layout::new(node, record.helper());
-        }
-        let exe = std::env::current_exe()
-            .map_err(|e| Error::new(format!("cannot tell where this program is installed: {e}")))?;
-        Layout::new(node, exe.with_file_name(HELPER_NAME))
+        let installed = install::Record::read(node)?;
+        let helper = match &installed {
+            Some(record) => record.helper(),
+            None => std::env::current_exe()
+                .map_err(|e| {
+                    Error::new(format!("cannot tell where this program is installed: {e}"))
+                })?
+                .with_file_name(HELPER_NAME),
+        };
+        Layout::with_record(node, helper, installed)
+    }
+
+    /// The drop-ins where `installed` says install put them, else where the
+    /// packages do.
+    fn with_record(
+        node: &NodeFs,
+        helper: PathBuf,
+        installed: Option<install::Record>,
+    ) -> Result<Layout, Error> {
+        Ok(Layout {
+            helper,
+            drop_ins: installed.map_or_else(DropIns::packaged, |record| record.drop_ins()),
+            settings: read_settings(node)?,
+        })
     }
 
     pub fn helper(&self) -> &Path {

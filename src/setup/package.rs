@@ -169,11 +169,12 @@ pub fn switch_back(node: &NodeFs, layout: &Layout) -> (Vec<String>, SwitchBack) 
     (report, outcome)
 }
 
-/// Has systemd read the package's containerd.service drop-in, just installed
-/// or upgraded: until then containerd is not ordered after nydus-snapshotter
-/// (and `systemctl restart` would not apply it either). Debian's and Fedora's
+/// Has systemd read containerd.service's ordering drop-in, just installed,
+/// upgraded or removed (by the package or by `install`): until then
+/// containerd's ordering after nydus-snapshotter is the old one (and
+/// `systemctl restart` would not apply it either). Debian's and Fedora's
 /// packaging helpers do the same for a package's units.
-fn reload_systemd(node: &NodeFs, report: &mut Vec<String>) {
+pub fn reload_systemd(node: &NodeFs, report: &mut Vec<String>) {
     if !probe::systemd_runs(node) {
         return;
     }

@@ -134,23 +134,66 @@ impl Node {
 
     /// Every file under the node, with its bytes, and where links lead.
     pub fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
-        let mut files = Vec::new();
-        let mut pending = vec![self.dir.path().to_path_buf()];
-        while let Some(dir) = pending.pop() {
-            for entry in fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                let meta = fs::symlink_metadata(&path).unwrap();
-                if meta.is_dir() {
-                    pending.push(path);
-                } else if meta.file_type().is_symlink() {
-                    let target = fs::read_link(&path).unwrap();
-                    files.push((path, target.into_os_string().into_encoded_bytes()));
-                } else {
-                    files.push((path.clone(), fs::read(&path).unwrap()));
-                }
-            }
-        }
-        files.sort();
-        files
+        tree_snapshot(self.dir.path())
+            .into_iter()
+            .filter(|(path, _, _)| !fs::symlink_metadata(path).unwrap().is_dir())
+            .map(|(path, bytes, _)| (path, bytes))
+            .collect()
     }
+}
+
+/// Every path under `root`, directories too, with its bytes (a link: where
+/// it leads; a directory: none) and its mode, in order.
+pub fn tree_snapshot(root: &Path) -> Vec<(PathBuf, Vec<u8>, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut entries = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            let bytes = if meta.is_dir() {
+                pending.push(path.clone());
+                Vec::new()
+            } else if meta.file_type().is_symlink() {
+                fs::read_link(&path)
+                    .unwrap()
+                    .into_os_string()
+                    .into_encoded_bytes()
+            } else {
+                fs::read(&path).unwrap()
+            };
+            entries.push((path, bytes, meta.permissions().mode()));
+        }
+    }
+    entries.sort();
+    entries
+}
+
+/// Copies the tree `from` into `to`, links as links.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            fs::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(entry.path()).unwrap(), &target).unwrap();
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A flavor case's extra global arguments (tests/flavors/CASE/args), one
+/// per line.
+pub fn args_of(case: &Path) -> Vec<String> {
+    fs::read_to_string(case.join("args"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
 }
